@@ -1,0 +1,165 @@
+"""Which files a run looks at: walk directories the way ruff does.
+
+Skips VCS and tool folders, virtualenvs and build output, honours .gitignore inside git
+work trees and the project's `exclude` patterns (also for files named explicitly, as
+pre-commit passes them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+# ruff's default excludes, plus our own evidence folder.
+SKIP_DIRS = frozenset(
+    {
+        ".bzr",
+        ".direnv",
+        ".eggs",
+        ".git",
+        ".git-rewrite",
+        ".hg",
+        ".ipynb_checkpoints",
+        ".mypy_cache",
+        ".nox",
+        ".pants.d",
+        ".pyenv",
+        ".pytest_cache",
+        ".pytype",
+        ".ruff_cache",
+        ".svn",
+        ".tox",
+        ".venv",
+        ".vscode",
+        "__pypackages__",
+        "__pycache__",
+        "_build",
+        "buck-out",
+        "build",
+        "dist",
+        "node_modules",
+        "site-packages",
+        "venv",
+        ".ddp-codemod",
+    }
+)
+
+PYTHON_SUFFIXES = (".py",)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file to look at, with the path to show for it."""
+
+    file: Path  # absolute
+    rel: str  # POSIX, relative to the PATH argument (or as given, for a file argument)
+    root: Path  # what `rel` is relative to: diff headers and CLI selectors use it
+
+
+def _spec(lines: list[str]) -> pathspec.PathSpec:
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+class Ignore:
+    """gitignore-style rules, each anchored at the folder that declares it."""
+
+    def __init__(self) -> None:
+        self._rules: list[tuple[Path, pathspec.PathSpec]] = []
+
+    def add(self, base: Path, lines: list[str]) -> None:
+        spec = _spec(lines)
+        if len(spec) > 0:
+            self._rules.append((base, spec))
+
+    def add_file(self, base: Path, file: Path) -> None:
+        with contextlib.suppress(OSError):
+            self.add(base, file.read_text(encoding="utf-8", errors="replace").splitlines())
+
+    def copy(self) -> Ignore:
+        clone = Ignore()
+        clone._rules = list(self._rules)
+        return clone
+
+    def ignores(self, path: Path, is_dir: bool) -> bool:
+        for base, spec in self._rules:
+            try:
+                rel = path.relative_to(base).as_posix()
+            except ValueError:
+                continue
+            if rel in ("", ".") or rel.startswith("../"):
+                continue
+            if spec.match_file(rel + "/" if is_dir else rel):
+                return True
+        return False
+
+
+def git_top(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def gitignore_for(folder: Path) -> Ignore:
+    """The .gitignore rules in force at `folder`: from the work tree's top down to it."""
+    ignore = Ignore()
+    top = git_top(folder)
+    if top is None:
+        return ignore
+    ignore.add_file(top, top / ".git" / "info" / "exclude")
+    chain = [top, *reversed([p for p in folder.parents if top in p.parents])]
+    if folder != top:
+        chain.append(folder)
+    for directory in chain:
+        ignore.add_file(directory, directory / ".gitignore")
+    return ignore
+
+
+def walk(
+    root: Path, excludes: Ignore, suffixes: tuple[str, ...] = PYTHON_SUFFIXES
+) -> Iterator[Path]:
+    """Files under `root` with one of `suffixes`, in a stable order."""
+    in_git = git_top(root) is not None
+    start = gitignore_for(root) if in_git else Ignore()
+    stack: list[tuple[Path, Ignore]] = [(root, start)]
+    while stack:
+        folder, ignore = stack.pop()
+        if in_git and folder != root and (folder / ".gitignore").is_file():
+            ignore = ignore.copy()
+            ignore.add_file(folder, folder / ".gitignore")
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        subdirs: list[Path] = []
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                continue
+            if is_dir:
+                if entry.name in SKIP_DIRS or entry.name.endswith(".egg-info"):
+                    continue
+                if (path / "pyvenv.cfg").exists():
+                    continue
+                if ignore.ignores(path, True) or excludes.ignores(path, True):
+                    continue
+                subdirs.append(path)
+            elif entry.name.endswith(suffixes):
+                if ignore.ignores(path, False) or excludes.ignores(path, False):
+                    continue
+                yield path
+        stack.extend((d, ignore) for d in reversed(subdirs))
+
+
+def excluded(path: Path, excludes: Ignore) -> bool:
+    """An explicitly named file still obeys `exclude`, like ruff's --force-exclude."""
+    return excludes.ignores(path, False) or any(
+        excludes.ignores(parent, True) for parent in path.parents
+    )

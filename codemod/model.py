@@ -1,0 +1,102 @@
+"""The records every stage passes on: sites, verdicts, fixes and file errors.
+
+One module holds them all so that the pipeline stages (discover, find, decide, rewrite,
+report) share one vocabulary and nothing else.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class Kind(str, enum.Enum):
+    """Which API a site configures; decides what "False" looks like there."""
+
+    TORCH_DDP = "torch-ddp"
+    ACCELERATE = "accelerate"
+    LIGHTNING = "lightning"
+    HF_TRAINER = "hf-trainer"
+    DETECTRON2 = "detectron2"
+    KWARGS_DICT = "kwargs-dict"
+
+
+class Verdict(str, enum.Enum):
+    """What the tool concluded about a site; only REWRITABLE ones are ever edited."""
+
+    ALLOWED = "allowed"
+    UNKNOWN = "unknown"
+    DYNAMIC = "dynamic"
+    KEPT = "kept"
+    OFF = "off"
+
+
+REWRITABLE = frozenset({Verdict.ALLOWED})
+
+
+class Fix(str, enum.Enum):
+    """How a site is turned off under its API's own defaults."""
+
+    REMOVE = "remove"  # drop the keyword: the API defaults to False
+    WRITE_FALSE = "false"  # write False: the API's default is not False
+    STRATEGY_FALSE = "strategy-false"  # Lightning strategy name: *_true -> *_false
+
+
+@dataclass(frozen=True)
+class Span:
+    """1-based lines, 1-based columns; end_col is exclusive."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def contains_line(self, line: int) -> bool:
+        return self.line <= line <= self.end_line
+
+
+@dataclass(frozen=True)
+class Site:
+    """One place that sets find_unused_parameters, and what we decided about it."""
+
+    path: str  # POSIX, relative to the PATH argument that contained the file
+    file: Path  # absolute, for reading, writing and selector matching
+    span: Span  # the whole construct (the call, dict or assignment)
+    setting_span: Span  # the keyword or key itself
+    kind: Kind
+    setting: str  # the keyword or key as written
+    value: str  # source text of the value
+    literal: bool | None  # True / False when the value is that literal, else None
+    fix: Fix
+    qualname: str  # enclosing function or class, "<module>" at top level
+    callee: str  # what the construct resolves to, e.g. torch.nn.parallel.DistributedDataParallel
+    keep: bool = False  # a "# ddp-codemod: keep" comment on the site's lines
+    feeds: Span | None = None  # kwargs-dict only: the one DDP call it provably feeds
+    note: str = ""  # why a kwargs-dict cannot be rewritten, when it cannot
+    verdict: Verdict = Verdict.UNKNOWN
+    reason: str = ""
+    changed: bool = False
+
+    @property
+    def rewritable(self) -> bool:
+        return self.verdict in REWRITABLE
+
+
+@dataclass(frozen=True)
+class FileError:
+    """A file that could not be read, parsed or written; reported, never fatal."""
+
+    path: str
+    message: str
+
+
+@dataclass
+class FileOutcome:
+    """What processing one file produced."""
+
+    sites: list[Site] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+    old: bytes | None = None  # original bytes, set when the file would change
+    new: bytes | None = None  # rewritten bytes, set when the file would change
+    matched_selectors: set[str] = field(default_factory=set)

@@ -1,0 +1,91 @@
+"""Find a target repo's root and read its `[tool.ddp-codemod]` table.
+
+The root anchors everything a repo says about itself: allowlist paths in its
+pyproject.toml, `exclude` patterns, evidence under `.ddp-codemod/`, module names.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9 / 3.10 only
+    import tomli as tomllib
+
+TABLE = "ddp-codemod"
+EVIDENCE_DIR = ".ddp-codemod"
+DEFAULT_MIN_STEPS = 3
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """What a repo's pyproject.toml says; defaults when it says nothing."""
+
+    root: Path
+    pyproject: Path | None = None
+    allow: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    min_steps: int = DEFAULT_MIN_STEPS
+    errors: tuple[str, ...] = field(default=())
+
+
+def _has_table(pyproject: Path) -> bool:
+    try:
+        data = pyproject.read_bytes()
+    except OSError:
+        return False
+    return b"[tool." + TABLE.encode() in data or b'"' + TABLE.encode() + b'"' in data
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder at or above `start` that holds our config, evidence or `.git`."""
+    for folder in (start, *start.parents):
+        pyproject = folder / "pyproject.toml"
+        if (pyproject.is_file() and _has_table(pyproject)) or (folder / EVIDENCE_DIR).is_dir():
+            return folder
+        if (folder / ".git").exists():
+            return folder
+    return start
+
+
+def _strings(value: object, key: str, errors: list[str]) -> tuple[str, ...]:
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    errors.append(f"[tool.{TABLE}] {key} must be a list of strings")
+    return ()
+
+
+def load(root: Path) -> ProjectConfig:
+    """Read `[tool.ddp-codemod]` from root/pyproject.toml; problems become error lines."""
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return ProjectConfig(root)
+    try:
+        data = tomllib.loads(pyproject.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return ProjectConfig(root, pyproject, errors=(f"cannot read pyproject.toml: {exc}",))
+    table = data.get("tool", {}).get(TABLE)
+    if table is None:
+        return ProjectConfig(root, pyproject)
+    errors: list[str] = []
+    if not isinstance(table, dict):
+        return ProjectConfig(root, pyproject, errors=(f"[tool.{TABLE}] must be a table",))
+    allow: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    min_steps = DEFAULT_MIN_STEPS
+    for key, value in table.items():
+        if key == "allow":
+            allow = _strings(value, key, errors)
+        elif key == "exclude":
+            exclude = _strings(value, key, errors)
+        elif key == "min-steps":
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 2:
+                min_steps = value
+            else:
+                errors.append(f"[tool.{TABLE}] min-steps must be an integer >= 2")
+        else:
+            errors.append(f"[tool.{TABLE}] has an unknown key {key!r}")
+    return ProjectConfig(root, pyproject, allow, exclude, min_steps, tuple(errors))
