@@ -1,0 +1,162 @@
+"""Find the repo's own subclasses of torch's DistributedDataParallel.
+
+`class MMDistributedDataParallel(DistributedDataParallel)` inherits torch's default
+(False), so its calls are torch-ddp sites. Only files whose bytes name a DDP class in a
+`class` statement are parsed; subclasses of subclasses are found by iterating on names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import libcst as cst
+
+from codemod.apis import KEYWORD, Api, is_torch_ddp
+from codemod.model import Fix, Kind
+from codemod.names import NameTable
+
+_CLASS_LINE = rb"class\s+\w+\s*\([^)]*\b(?:%s)\b"
+
+
+@dataclass(frozen=True)
+class Subclass:
+    module: str  # defining module, e.g. "mmdet.core.ddp"
+    name: str  # class qualname inside it
+    fix: Fix
+
+
+@dataclass(frozen=True)
+class _ClassDef:
+    module: str
+    name: str
+    bases: frozenset[str | None]
+    init_default: str | None  # source of __init__'s find_unused_parameters default; "" = required
+
+
+class Subclasses:
+    """Lookup from a resolved qualified name to a repo-defined DDP subclass."""
+
+    def __init__(self, found: Iterable[Subclass] = ()) -> None:
+        self._by_name: dict[str, list[Subclass]] = {}
+        for sub in found:
+            self._by_name.setdefault(sub.name.rsplit(".", 1)[-1], []).append(sub)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._by_name.values())
+
+    def names(self) -> set[str]:
+        return set(self._by_name)
+
+    def lookup(self, qualname: str) -> Subclass | None:
+        module, _, name = qualname.rpartition(".")
+        if not module:
+            return None  # a bare name is never enough
+        wanted = module.split(".")
+        for sub in self._by_name.get(name, []):
+            if _contains_run(sub.module.split("."), wanted):
+                return sub
+        return None
+
+    def api(self, qualname: str) -> Api | None:
+        sub = self.lookup(qualname)
+        return Api(Kind.TORCH_DDP, sub.fix, qualname) if sub else None
+
+
+def _contains_run(haystack: list[str], needle: list[str]) -> bool:
+    """`pkg.core` matches module `src.pkg.core.ddp`: src layouts and package re-exports."""
+    n = len(needle)
+    return any(haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
+
+
+def candidate_pattern(names: Iterable[str]) -> re.Pattern[bytes]:
+    alternatives = b"|".join(re.escape(n.encode()) for n in sorted(names))
+    return re.compile(_CLASS_LINE % alternatives)
+
+
+def discover(files: Iterable[tuple[Path, str, bytes]]) -> Subclasses:
+    """Subclasses defined in `files` (absolute path, module name, bytes)."""
+    pending = list(files)
+    names = {"DistributedDataParallel"}
+    parsed: set[Path] = set()
+    defs: list[_ClassDef] = []
+    while True:
+        pattern = candidate_pattern(names)
+        batch = [f for f in pending if f[0] not in parsed and pattern.search(f[2])]
+        if not batch:
+            break
+        for path, module, data in batch:
+            parsed.add(path)
+            defs.extend(_class_defs(data, module, path))
+        found = _resolve(defs)
+        new_names = {s.name.rsplit(".", 1)[-1] for s in found} - names
+        if not new_names:
+            return Subclasses(found)
+        names |= new_names
+    return Subclasses(_resolve(defs))
+
+
+def _resolve(defs: list[_ClassDef]) -> list[Subclass]:
+    """Fixpoint: a class is a DDP subclass if a base is torch DDP or a known subclass."""
+    found: dict[tuple[str, str], Subclass] = {}
+    changed = True
+    while changed:
+        changed = False
+        table = Subclasses(found.values())
+        for d in defs:
+            if (d.module, d.name) in found:
+                continue
+            parent_fix: Fix | None = None
+            for base in d.bases:
+                if base is None:
+                    continue
+                if is_torch_ddp(base):
+                    parent_fix = Fix.REMOVE
+                    break
+                sub = table.lookup(base)
+                if sub is not None:
+                    parent_fix = sub.fix
+                    break
+            if parent_fix is None:
+                continue
+            fix = parent_fix
+            if d.init_default is not None:
+                fix = Fix.REMOVE if d.init_default == "False" else Fix.WRITE_FALSE
+            found[(d.module, d.name)] = Subclass(d.module, d.name, fix)
+            changed = True
+    return list(found.values())
+
+
+def _class_defs(data: bytes, module: str, path: Path) -> list[_ClassDef]:
+    try:
+        tree = cst.parse_module(data)
+    except Exception:  # a broken file defines nothing we can use; it is reported elsewhere
+        return []
+    table = NameTable(tree, module, path.name == "__init__.py")
+    out: list[_ClassDef] = []
+    for node, scope in table.scopes.items():
+        if not isinstance(node, cst.ClassDef) or scope.parent is None:
+            continue
+        bases = frozenset(
+            candidate
+            for base in node.bases
+            if base.keyword is None and base.star == ""
+            for candidate in table.resolve(base.value, scope.parent)
+        )
+        out.append(_ClassDef(module, scope.qualname, bases, _init_default(node)))
+    return out
+
+
+def _init_default(node: cst.ClassDef) -> str | None:
+    """How the class's own __init__ declares find_unused_parameters, if it does."""
+    for statement in node.body.body:
+        if isinstance(statement, cst.FunctionDef) and statement.name.value == "__init__":
+            params = statement.params
+            for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+                if param.name.value == KEYWORD:
+                    if param.default is None:
+                        return ""
+                    return cst.Module([]).code_for_node(param.default)
+    return None
