@@ -1,0 +1,116 @@
+"""Allowlist selectors: the user's explicit word that a site may be rewritten.
+
+`path` (every site in the file), `path:LINE` (the site whose span holds LINE),
+`path::QUALNAME` (sites in that function or class); the path part may be a glob
+(`damo/**/*.py`) and is relative to a base folder (the scanned PATH for --allow, the
+folder of pyproject.toml for `[tool.ddp-codemod] allow`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from codemod.model import Span
+
+_LINE_SELECTOR = re.compile(r"^(?P<path>.+):(?P<line>[0-9]+)$")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def glob_to_regex(pattern: str) -> re.Pattern[str]:
+    """Anchored glob: `*` and `?` stay within a folder, `**` spans folders."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[":
+            end = pattern.find("]", i + 2)
+            if end == -1:
+                out.append(re.escape(pattern[i]))
+                i += 1
+                continue
+            body = pattern[i + 1 : end]
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def _normalize(path: str) -> str:
+    path = path.replace("\\", "/")
+    while path.startswith("./"):
+        path = path[2:]
+    return path.rstrip("/")
+
+
+def _strip_locals(qualname: str) -> str:
+    return qualname.replace(".<locals>", "")
+
+
+@dataclass(frozen=True)
+class Selector:
+    text: str  # as the user wrote it
+    origin: str  # "--allow" or the pyproject.toml it came from
+    base: Path  # folder the path part is relative to
+    path: str
+    line: int | None = None
+    qualname: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, origin: str, base: Path) -> Selector:
+        if "::" in text:
+            path, _, qualname = text.partition("::")
+            return cls(text, origin, base, _normalize(path), qualname=qualname.strip())
+        match = _LINE_SELECTOR.match(text)
+        if match:
+            return cls(text, origin, base, _normalize(match["path"]), line=int(match["line"]))
+        return cls(text, origin, base, _normalize(text))
+
+    def matches_file(self, file: Path) -> bool:
+        try:
+            rel = file.relative_to(self.base).as_posix()
+        except ValueError:
+            return False
+        if _GLOB_CHARS.search(self.path):
+            return glob_to_regex(self.path).match(rel) is not None
+        return rel == self.path
+
+    def covers(self, file: Path, spans: tuple[Span, ...], qualname: str) -> bool:
+        if not self.matches_file(file):
+            return False
+        if self.line is not None:
+            return any(span.contains_line(self.line) for span in spans)
+        if self.qualname is not None:
+            wanted = _strip_locals(self.qualname)
+            actual = _strip_locals(qualname)
+            return actual == wanted or actual.startswith(wanted + ".")
+        return True
+
+
+class Allowlist:
+    """Selectors from the command line and the repo's pyproject.toml."""
+
+    def __init__(self, selectors: list[Selector]) -> None:
+        self.selectors = selectors
+
+    def covering(self, file: Path, spans: tuple[Span, ...], qualname: str) -> Selector | None:
+        for selector in self.selectors:
+            if selector.covers(file, spans, qualname):
+                return selector
+        return None
