@@ -1,0 +1,239 @@
+"""The pipeline behind `scan` and `apply`: targets -> byte filter -> sites -> rewrites.
+
+The CLI only turns flags into a Request and a RunResult into output and an exit code.
+Files that cannot hold a site are dropped on their bytes; libcst is imported only when
+at least one file passes that filter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from codemod import discover, project
+from codemod.allowlist import Allowlist, Selector
+from codemod.model import FileError, Site
+from codemod.prefilter import may_hold_site
+
+if TYPE_CHECKING:
+    from codemod.subclasses import Subclasses
+
+
+@dataclass(frozen=True)
+class Request:
+    paths: tuple[str, ...]
+    cwd: Path
+    allow: tuple[str, ...] = ()  # --allow selectors, relative to each PATH
+    rewrite: bool = False  # apply: compute the rewritten files
+    write: bool = False  # apply without --dry-run: write them
+    style_false: bool = False
+
+
+@dataclass(frozen=True)
+class FileChange:
+    rel: str  # relative to `root`: diff headers
+    root: Path
+    file: Path
+    old: bytes
+    new: bytes
+
+
+@dataclass
+class RunResult:
+    sites: list[Site] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    changes: list[FileChange] = field(default_factory=list)
+
+
+@dataclass
+class _Project:
+    """One target repo: its root, config, excludes and (lazily) its DDP subclasses."""
+
+    config: project.ProjectConfig
+    excludes: discover.Ignore
+    _subclasses: Subclasses | None = None
+
+    @property
+    def root(self) -> Path:
+        return self.config.root
+
+    def selectors(self) -> list[Selector]:
+        origin = self.config.pyproject.name if self.config.pyproject else "pyproject.toml"
+        return [Selector.parse(s, origin, self.root) for s in self.config.allow]
+
+    def subclasses(self, known: dict[Path, bytes]) -> Subclasses:
+        if self._subclasses is None:
+            from codemod import subclasses
+
+            self._subclasses = subclasses.discover(self._module_files(known))
+        return self._subclasses
+
+    def _module_files(self, known: dict[Path, bytes]) -> Iterator[tuple[Path, str, bytes]]:
+        for file in discover.walk(self.root, self.excludes):
+            data = known.get(file)
+            if data is None:
+                try:
+                    data = file.read_bytes()
+                except OSError:
+                    continue
+            yield file, self.module_name(file), data
+
+    def module_name(self, file: Path) -> str:
+        from codemod.names import module_name_for
+
+        return module_name_for(file.relative_to(self.root).as_posix())
+
+
+@dataclass(frozen=True)
+class _Target:
+    source: discover.SourceFile
+    project: _Project
+    cli_selectors: tuple[Selector, ...]
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(path))
+
+
+def _load_project(root: Path, projects: dict[Path, _Project], result: RunResult) -> _Project:
+    found = projects.get(root)
+    if found is None:
+        config = project.load(root)
+        for message in config.errors:
+            result.errors.append(FileError(_display(config.pyproject, root), message))
+        excludes = discover.Ignore()
+        excludes.add(root, list(config.exclude))
+        found = projects[root] = _Project(config, excludes)
+    return found
+
+
+def _display(path: Path | None, root: Path) -> str:
+    if path is None:
+        return str(root)
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def _targets(req: Request, result: RunResult) -> tuple[list[_Target], set[Path]]:
+    """Files to look at, and the project roots scanned whole (for selector warnings)."""
+    projects: dict[Path, _Project] = {}
+    seen: set[Path] = set()
+    whole: set[Path] = set()
+    targets: list[_Target] = []
+    for arg in req.paths:
+        path = _absolute(req.cwd / arg)
+        if not path.exists():
+            result.errors.append(FileError(arg, "no such file or directory"))
+            continue
+        is_dir = path.is_dir()
+        proj = _load_project(project.find_root(path if is_dir else path.parent), projects, result)
+        if is_dir:
+            scan_root = path
+            if path == proj.root:
+                whole.add(path)
+            files: list[Path] = list(discover.walk(path, proj.excludes))
+        else:
+            cwd = _absolute(req.cwd)
+            scan_root = cwd if cwd in path.parents else path.parent
+            files = [] if discover.excluded(path, proj.excludes) else [path]
+        cli = tuple(Selector.parse(s, "--allow", scan_root) for s in req.allow)
+        for file in files:
+            if file in seen:
+                continue
+            seen.add(file)
+            rel = file.relative_to(scan_root).as_posix()
+            targets.append(_Target(discover.SourceFile(file, rel, scan_root), proj, cli))
+    return targets, whole
+
+
+def run(req: Request) -> RunResult:
+    result = RunResult()
+    targets, whole = _targets(req, result)
+    candidates: list[tuple[_Target, bytes]] = []
+    for target in targets:
+        try:
+            data = target.source.file.read_bytes()
+        except OSError as exc:
+            result.errors.append(FileError(target.source.rel, f"cannot read: {exc.strerror}"))
+            continue
+        if may_hold_site(data):
+            candidates.append((target, data))
+    matched: set[tuple[str, str]] = set()
+    if candidates:
+        _process(req, candidates, result, matched)
+    _warn_unmatched(req, targets, whole, matched, result)
+    return result
+
+
+def _process(
+    req: Request,
+    candidates: list[tuple[_Target, bytes]],
+    result: RunResult,
+    matched: set[tuple[str, str]],
+) -> None:
+    from codemod.finder import FileContext
+    from codemod.process import Context, process
+
+    known = {t.source.file: data for t, data in candidates}
+    for target, data in candidates:
+        proj = target.project
+        selectors = [*target.cli_selectors, *proj.selectors()]
+        ctx = Context(Allowlist(selectors), proj.subclasses(known), req.rewrite, req.style_false)
+        src = target.source
+        file_ctx = FileContext(
+            src.file, src.rel, proj.module_name(src.file), src.file.name == "__init__.py"
+        )
+        outcome = process(file_ctx, data, ctx)
+        by_text = {s.text: s for s in selectors}
+        matched.update((text, by_text[text].origin) for text in outcome.matched_selectors)
+        result.errors.extend(outcome.errors)
+        if outcome.new is not None and outcome.old is not None:
+            change = FileChange(src.rel, src.root, src.file, outcome.old, outcome.new)
+            written = not req.write or _write(change, result)
+            if written:
+                result.changes.append(change)
+            else:
+                outcome.sites = [dataclasses.replace(s, changed=False) for s in outcome.sites]
+        result.sites.extend(outcome.sites)
+
+
+def _write(change: FileChange, result: RunResult) -> bool:
+    from codemod.writer import WriteError, replace_bytes
+
+    try:
+        replace_bytes(change.file, change.old, change.new)
+    except WriteError as exc:
+        result.errors.append(FileError(change.rel, str(exc)))
+        return False
+    return True
+
+
+def _warn_unmatched(
+    req: Request,
+    targets: list[_Target],
+    whole: set[Path],
+    matched: set[tuple[str, str]],
+    result: RunResult,
+) -> None:
+    """Say when a selector matched nothing: a typo there silently allows nothing."""
+    for text in req.allow:
+        if (text, "--allow") not in matched:
+            result.warnings.append(f"allowlist selector `{text}` (--allow) matched no site")
+    reported: set[Path] = set()
+    for target in targets:
+        proj = target.project
+        if proj.root not in whole or proj.root in reported:
+            continue
+        reported.add(proj.root)
+        for selector in proj.selectors():
+            if (selector.text, selector.origin) not in matched:
+                result.warnings.append(
+                    f"allowlist selector `{selector.text}` ({selector.origin}) matched no site"
+                )

@@ -1,0 +1,86 @@
+"""Turn a RunResult into what people and programs read: text lines or one JSON object."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from typing import Any
+
+from codemod.model import FileError, Site, Verdict
+
+_SPACE = re.compile(r"\s+")
+
+
+def ordered(sites: list[Site]) -> list[Site]:
+    return sorted(sites, key=lambda s: (s.path, s.span.line, s.span.col, s.setting))
+
+
+def site_json(site: Site, with_changed: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "path": site.path,
+        "line": site.span.line,
+        "end_line": site.span.end_line,
+        "col": site.span.col,
+        "end_col": site.span.end_col,
+        "kind": site.kind.value,
+        "setting": site.setting,
+        "value": site.value,
+        "verdict": site.verdict.value,
+        "reason": site.reason,
+        "qualname": site.qualname,
+        "callee": site.callee,
+        "setting_line": site.setting_span.line,
+        "setting_col": site.setting_span.col,
+        "fix": site.fix.value,
+    }
+    if site.feeds is not None:
+        out["feeds"] = {"line": site.feeds.line, "end_line": site.feeds.end_line}
+    if with_changed:
+        out["changed"] = site.changed
+    return out
+
+
+def error_json(error: FileError) -> dict[str, str]:
+    return {"path": error.path, "message": error.message}
+
+
+def as_json(sites: list[Site], errors: list[FileError], with_changed: bool) -> str:
+    return json.dumps(
+        {
+            "sites": [site_json(s, with_changed) for s in ordered(sites)],
+            "errors": [error_json(e) for e in errors],
+        },
+        indent=2,
+    )
+
+
+def site_line(site: Site) -> str:
+    value = _SPACE.sub(" ", site.value)
+    where = f"{site.path}:{site.setting_span.line}:{site.setting_span.col}"
+    return f"{where}: {site.verdict.value}: {site.kind.value} {site.setting}={value}: {site.reason}"
+
+
+def error_line(error: FileError) -> str:
+    return f"{error.path}: error: {error.message}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def tally(sites: list[Site]) -> str:
+    """`3 sites: 1 allowed, 2 unknown` in the order verdicts are declared."""
+    counts = Counter(s.verdict for s in sites)
+    parts = [f"{counts[v]} {v.value}" for v in Verdict if counts[v]]
+    return _plural(len(sites), "site") + (": " + ", ".join(parts) if parts else "")
+
+
+def apply_summary(sites: list[Site], files: int, dry_run: bool) -> str:
+    changed = sum(s.changed for s in sites)
+    verb = "Would rewrite" if dry_run else "Rewrote"
+    rest = [s for s in sites if not s.changed]
+    head = f"{verb} {_plural(changed, 'site')} in {_plural(files, 'file')}"
+    if not rest:
+        return head + "."
+    return f"{head}; left alone {tally(rest)}."
