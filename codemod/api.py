@@ -20,6 +20,7 @@ from codemod.model import FileError, Site
 from codemod.prefilter import may_hold_site
 
 if TYPE_CHECKING:
+    from codemod.evidence import Instance
     from codemod.subclasses import Subclasses
 
 
@@ -31,6 +32,7 @@ class Request:
     rewrite: bool = False  # apply: compute the rewritten files
     write: bool = False  # apply without --dry-run: write them
     style_false: bool = False
+    evidence: tuple[str, ...] = ()  # --evidence files or folders, besides <root>/.ddp-codemod
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class _Project:
     config: project.ProjectConfig
     excludes: discover.Ignore
     _subclasses: Subclasses | None = None
+    _evidence: dict[str, list[Instance]] | None = None
 
     @property
     def root(self) -> Path:
@@ -72,6 +75,24 @@ class _Project:
 
             self._subclasses = subclasses.discover(self._module_files(known))
         return self._subclasses
+
+    def evidence(self, extra: list[Path], result: RunResult) -> dict[str, list[Instance]]:
+        """Trusted DDP instances from this repo's evidence, by the repo paths they name."""
+        if self._evidence is None:
+            from codemod import evidence, gitinfo
+
+            sources = [self.root / project.EVIDENCE_DIR, *extra]
+            index: dict[str, list[Instance]] = {}
+            if any(True for _ in evidence.evidence_files(sources)):
+                repo = evidence.Repo(self.root, gitinfo.root_commit(self.root))
+                instances, problems = evidence.load(sources, repo)
+                for file, message in problems:
+                    result.errors.append(FileError(_display(file, self.root), message))
+                for inst in instances:
+                    for path in inst.paths():
+                        index.setdefault(path, []).append(inst)
+            self._evidence = index
+        return self._evidence
 
     def _module_files(self, known: dict[Path, bytes]) -> Iterator[tuple[Path, str, bytes]]:
         for file in discover.walk(self.root, self.excludes):
@@ -182,13 +203,25 @@ def _process(
     from codemod.process import Context, process
 
     known = {t.source.file: data for t, data in candidates}
+    extra = [_absolute(req.cwd / e) for e in req.evidence]
     for target, data in candidates:
         proj = target.project
         selectors = [*target.cli_selectors, *proj.selectors()]
-        ctx = Context(Allowlist(selectors), proj.subclasses(known), req.rewrite, req.style_false)
+        ctx = Context(
+            Allowlist(selectors),
+            proj.subclasses(known),
+            req.rewrite,
+            req.style_false,
+            proj.evidence(extra, result),
+            proj.config.min_steps,
+        )
         src = target.source
         file_ctx = FileContext(
-            src.file, src.rel, proj.module_name(src.file), src.file.name == "__init__.py"
+            src.file,
+            src.rel,
+            src.file.relative_to(proj.root).as_posix(),
+            proj.module_name(src.file),
+            src.file.name == "__init__.py",
         )
         outcome = process(file_ctx, data, ctx)
         by_text = {s.text: s for s in selectors}

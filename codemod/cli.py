@@ -23,6 +23,13 @@ _format = click.option(
     help="Report as text lines or one JSON object.",
 )
 _paths = click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+_evidence = click.option(
+    "--evidence",
+    "evidence",
+    multiple=True,
+    metavar="PATH",
+    help="Also read evidence from this file or folder (besides <root>/.ddp-codemod/).",
+)
 
 
 def _run(req: Request) -> RunResult:
@@ -51,9 +58,10 @@ def main() -> None:
 @main.command()
 @_paths
 @_format
-def scan(paths: tuple[str, ...], fmt: str) -> NoReturn:
+@_evidence
+def scan(paths: tuple[str, ...], fmt: str, evidence: tuple[str, ...]) -> NoReturn:
     """List every find_unused_parameters site under PATHS (default: .)."""
-    result = _run(Request(paths or (".",), cwd=Path.cwd()))
+    result = _run(Request(paths or (".",), cwd=Path.cwd(), evidence=evidence))
     if fmt == "json":
         click.echo(report.as_json(result.sites, result.errors, with_changed=False))
     else:
@@ -83,6 +91,7 @@ def scan(paths: tuple[str, ...], fmt: str) -> NoReturn:
 )
 @_format
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when files were rewritten.")
+@_evidence
 def apply(
     paths: tuple[str, ...],
     dry_run: bool,
@@ -90,6 +99,7 @@ def apply(
     style: str,
     fmt: str,
     exit_zero: bool,
+    evidence: tuple[str, ...],
 ) -> NoReturn:
     """Rewrite the sites under PATHS (default: .) that evidence or the allowlist covers."""
     req = Request(
@@ -99,6 +109,7 @@ def apply(
         rewrite=True,
         write=not dry_run,
         style_false=style == "false",
+        evidence=evidence,
     )
     result = _run(req)
     if fmt == "json":

@@ -48,6 +48,7 @@ class FileContext:
 
     file: Path
     rel: str  # shown path
+    project_rel: str  # POSIX, relative to the project root: how evidence names it
     module_name: str  # dotted, relative to the project root
     is_package: bool
 

@@ -25,14 +25,17 @@ class Kind(str, enum.Enum):
 class Verdict(str, enum.Enum):
     """What the tool concluded about a site; only REWRITABLE ones are ever edited."""
 
+    SAFE = "safe"
     ALLOWED = "allowed"
+    UNSAFE = "unsafe"
+    STALE = "stale"
     UNKNOWN = "unknown"
     DYNAMIC = "dynamic"
     KEPT = "kept"
     OFF = "off"
 
 
-REWRITABLE = frozenset({Verdict.ALLOWED})
+REWRITABLE = frozenset({Verdict.SAFE, Verdict.ALLOWED})
 
 
 class Fix(str, enum.Enum):
@@ -76,6 +79,8 @@ class Site:
     note: str = ""  # why a kwargs-dict cannot be rewritten, when it cannot
     verdict: Verdict = Verdict.UNKNOWN
     reason: str = ""
+    unused: tuple[tuple[str, int], ...] = ()  # unsafe: parameter -> iterations without gradient
+    evidence: tuple[dict[str, object], ...] = ()  # the runs that cover the site
     changed: bool = False
 
     @property

@@ -9,14 +9,18 @@ from __future__ import annotations
 import ast
 import dataclasses
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper
 
 from codemod.allowlist import Allowlist
+from codemod.evidence import Instance
 from codemod.finder import FileContext, Found, find_sites
 from codemod.model import FileError, FileOutcome, Fix
+from codemod.pairing import cover
+from codemod.project import DEFAULT_MIN_STEPS
 from codemod.rewrite import new_value_token, rewrite
 from codemod.source import SourceError, decode, lines_of, round_trips
 from codemod.subclasses import Subclasses
@@ -36,6 +40,8 @@ class Context:
     subclasses: Subclasses
     rewrite: bool  # compute new bytes for rewritable sites
     style_false: bool  # --style false: write False instead of removing
+    evidence: Mapping[str, list[Instance]] = field(default_factory=dict)  # by repo path
+    min_steps: int = DEFAULT_MIN_STEPS
 
 
 def _syntax_error(exc: cst.ParserSyntaxError, text: str) -> str:
@@ -75,9 +81,21 @@ def process(file: FileContext, data: bytes, ctx: Context) -> FileOutcome:
     except RecursionError:
         return fail("too deeply nested to parse")
 
+    instances = ctx.evidence.get(file.project_rel, [])
+    coverage = (
+        cover(
+            [f.site for f in found],
+            file.project_rel,
+            lines_of(source.text),
+            instances,
+            ctx.min_steps,
+        )
+        if instances
+        else {}
+    )
     chosen: list[Found] = []
-    for item in found:
-        site, selector = decide(item.site, ctx.allowlist)
+    for index, item in enumerate(found):
+        site, selector = decide(item.site, ctx.allowlist, coverage.get(index))
         if ctx.style_false and site.fix is Fix.REMOVE:
             site = dataclasses.replace(site, fix=Fix.WRITE_FALSE)
         if selector is not None:

@@ -36,6 +36,10 @@ def site_json(site: Site, with_changed: bool) -> dict[str, Any]:
     }
     if site.feeds is not None:
         out["feeds"] = {"line": site.feeds.line, "end_line": site.feeds.end_line}
+    if site.unused:
+        out["unused"] = dict(site.unused)
+    if site.evidence:
+        out["evidence"] = list(site.evidence)
     if with_changed:
         out["changed"] = site.changed
     return out

@@ -101,7 +101,7 @@ def test_remove_keyword(before: int, after: int, layout: str, comments: set[str]
     ctx = Context(
         Allowlist([Selector.parse("t.py", "--allow", Path("/r"))]), Subclasses(), True, False
     )
-    outcome = process(FileContext(Path("/r/t.py"), "t.py", "t", False), old.encode(), ctx)
+    outcome = process(FileContext(Path("/r/t.py"), "t.py", "t.py", "t", False), old.encode(), ctx)
     assert outcome.errors == [], old
     assert outcome.new is not None
     new = outcome.new.decode()

@@ -1,0 +1,244 @@
+"""Read evidence files written by the recorder, and refuse any record we cannot trust.
+
+Evidence decides whether code gets rewritten, so a file that is truncated, of another
+format version, from another repo, duplicated, or naming paths outside the repo is
+ignored with one line saying why; nothing in it counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT = "ddp-codemod-evidence"
+VERSION = 1
+
+
+class EvidenceError(Exception):
+    """Why one evidence file is ignored; one line."""
+
+
+@dataclass(frozen=True)
+class CallSite:
+    path: str  # POSIX, relative to the repo root
+    line: int
+    end_line: int
+    qualname: str
+    lines_sha256: str
+
+
+@dataclass(frozen=True)
+class Frame:
+    path: str
+    line: int
+    qualname: str
+    function_line: int
+    function_end_line: int
+    function_sha256: str
+
+
+@dataclass(frozen=True)
+class Process:
+    """One evidence file: one Python process of one traced or probed run."""
+
+    file: Path
+    kind: str  # "trace" or "probe"
+    run_id: str
+    host: str
+    pid: int
+    command: tuple[str, ...]
+    rank: int
+    world_size: int
+    finished: bool
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)  # probe timings etc.
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One DDP instance as one process saw it."""
+
+    process: Process
+    index: int
+    cls: str
+    find_unused_parameters: bool
+    rank: int
+    world_size: int
+    call_site: CallSite | None
+    frames: tuple[Frame, ...]
+    parameters: tuple[str, ...]
+    iterations: int
+    unused: dict[str, int]
+    unused_sets_stable: bool
+
+    @property
+    def clean(self) -> bool:
+        return not any(self.unused.values())
+
+    def paths(self) -> set[str]:
+        found = {f.path for f in self.frames}
+        if self.call_site is not None:
+            found.add(self.call_site.path)
+        return found
+
+
+def evidence_files(sources: Iterable[Path]) -> Iterator[Path]:
+    """JSON files in the given files and folders (folders: not recursive), sorted."""
+    for source in sources:
+        if source.is_dir():
+            yield from sorted(p for p in source.iterdir() if p.suffix == ".json" and p.is_file())
+        elif source.exists():
+            yield source
+
+
+def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in data:
+        raise EvidenceError(f"malformed evidence: missing {key!r}")
+    value = data[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, (int,))):
+        raise EvidenceError(f"malformed evidence: {key!r} has the wrong type")
+    return value
+
+
+def _repo_path(path: str) -> str:
+    """A POSIX path inside the repo, or an error: `../x`, `/abs` and `C:` never count."""
+    normal = posixpath.normpath(path)
+    if (
+        not path
+        or posixpath.isabs(path)
+        or normal == ".."
+        or normal.startswith("../")
+        or (len(path) > 1 and path[1] == ":")
+        or "\\" in path
+    ):
+        raise EvidenceError(f"names a path outside the repo: {path}")
+    return normal
+
+
+def _call_site(data: Any) -> CallSite | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise EvidenceError("malformed evidence: 'call_site' has the wrong type")
+    return CallSite(
+        _repo_path(_get(data, "path", str)),
+        _get(data, "line", int),
+        _get(data, "end_line", int),
+        _get(data, "qualname", str),
+        _get(data, "lines_sha256", str),
+    )
+
+
+def _frame(data: Any) -> Frame:
+    if not isinstance(data, dict):
+        raise EvidenceError("malformed evidence: a frame has the wrong type")
+    function = _get(data, "function", dict)
+    return Frame(
+        _repo_path(_get(data, "path", str)),
+        _get(data, "line", int),
+        _get(data, "qualname", str),
+        _get(function, "line", int),
+        _get(function, "end_line", int),
+        _get(function, "lines_sha256", str),
+    )
+
+
+def _counts(data: Any, key: str) -> dict[str, int]:
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+        for k, v in data.items()
+    ):
+        raise EvidenceError(f"malformed evidence: {key!r} has the wrong type")
+    return dict(data)
+
+
+def _instance(process: Process, data: Any) -> Instance:
+    if not isinstance(data, dict):
+        raise EvidenceError("malformed evidence: an instance has the wrong type")
+    return Instance(
+        process=process,
+        index=_get(data, "index", int),
+        cls=_get(data, "class", str),
+        find_unused_parameters=_get(data, "find_unused_parameters", bool),
+        rank=_get(data, "rank", int),
+        world_size=_get(data, "world_size", int),
+        call_site=_call_site(data.get("call_site")),
+        frames=tuple(_frame(f) for f in _get(data, "frames", list)),
+        parameters=tuple(str(p) for p in _get(data, "parameters", list)),
+        iterations=_get(data, "iterations", int),
+        unused=_counts(_get(data, "unused", dict), "unused"),
+        unused_sets_stable=bool(data.get("unused_sets_stable", False)),
+    )
+
+
+@dataclass(frozen=True)
+class Repo:
+    """Who we are: evidence from a run in another repo never counts here."""
+
+    root: Path
+    git_root_commit: str | None
+
+
+def parse(file: Path, data: bytes, repo: Repo) -> list[Instance]:
+    """The instances in one evidence file; EvidenceError when it cannot be trusted."""
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise EvidenceError("not valid JSON (truncated?)") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise EvidenceError("not a ddp-codemod evidence file")
+    if doc.get("version") != VERSION:
+        raise EvidenceError(f"unknown evidence format version {doc.get('version')!r}")
+    recorded = _get(doc, "repo", dict)
+    commit = recorded.get("git_root_commit")
+    root = recorded.get("root")
+    same = (commit is not None and commit == repo.git_root_commit) or (
+        isinstance(root, str) and os.path.realpath(root) == os.path.realpath(repo.root)
+    )
+    if not same:
+        raise EvidenceError(f"recorded in another repo ({root})")
+    command = _get(doc, "command", list)
+    process = Process(
+        file=file,
+        kind=_get(doc, "kind", str),
+        run_id=_get(doc, "run_id", str),
+        host=_get(doc, "host", str),
+        pid=_get(doc, "pid", int),
+        command=tuple(str(c) for c in command),
+        rank=_get(doc, "rank", int),
+        world_size=_get(doc, "world_size", int),
+        finished=bool(doc.get("finished", False)),
+        extra={k: v for k, v in doc.items() if k in ("probe",)},
+    )
+    return [_instance(process, item) for item in _get(doc, "instances", list)]
+
+
+def load(sources: Iterable[Path], repo: Repo) -> tuple[list[Instance], list[tuple[Path, str]]]:
+    """Every trusted instance, and (file, why) for every file ignored."""
+    instances: list[Instance] = []
+    problems: list[tuple[Path, str]] = []
+    seen: dict[tuple[str, str, int], Path] = {}
+    for file in evidence_files(sources):
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            problems.append((file, f"cannot read: {exc.strerror}"))
+            continue
+        try:
+            found = parse(file, data, repo)
+        except EvidenceError as exc:
+            problems.append((file, f"evidence ignored: {exc}"))
+            continue
+        if found:
+            process = found[0].process
+            key = (process.run_id, process.host, process.pid)
+            if key in seen:
+                problems.append((file, f"evidence ignored: duplicate of {seen[key].name}"))
+                continue
+            seen[key] = file
+        instances.extend(found)
+    return instances, problems

@@ -1,0 +1,238 @@
+"""Pair recorded DDP instances with the sites of one file and judge what they prove.
+
+A direct call (torch DDP, a subclass, a helper's call, a kwargs dict's consumer) pairs by
+the recorded call site or a recorded repo frame inside the site's span. DDP built by a
+framework (accelerate, Lightning, Hugging Face) pairs by function: the run's repo stack
+passed through the function holding the site. A recorded hash of the source tells fresh
+evidence from stale. Safe needs world size >= 2, every rank, and at least min-steps
+synchronising iterations per instance with no parameter left without a gradient.
+"""
+
+from __future__ import annotations
+
+import enum
+import shlex
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from codemod.evidence import Instance
+from codemod.model import Kind, Site, Span
+from codemod.recorder._ddp_codemod_source import lines_sha256
+
+FRAMEWORK_KINDS = frozenset({Kind.ACCELERATE, Kind.LIGHTNING, Kind.HF_TRAINER})
+
+
+class State(str, enum.Enum):
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+    STALE = "stale"
+    THIN = "thin"  # fresh evidence that proves too little
+    AMBIGUOUS = "ambiguous"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run that covers a site, as the JSON report shows it."""
+
+    kind: str
+    command: str
+    world_size: int
+    ranks: tuple[int, ...]
+    iterations: int  # the fewest synchronising iterations of any paired instance
+    files: tuple[str, ...]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "command": self.command,
+            "world_size": self.world_size,
+            "ranks": list(self.ranks),
+            "iterations": self.iterations,
+            "files": list(self.files),
+        }
+
+
+@dataclass(frozen=True)
+class Coverage:
+    state: State
+    reason: str
+    unused: dict[str, int]
+    runs: tuple[RunSummary, ...]
+
+
+def _spans(site: Site) -> tuple[Span, ...]:
+    return (site.span,) if site.feeds is None else (site.span, site.feeds)
+
+
+def _holds(site: Site, line: int) -> bool:
+    return any(span.contains_line(line) for span in _spans(site))
+
+
+class _Collector:
+    def __init__(self, sites: list[Site], lines: list[str]) -> None:
+        self.sites = sites
+        self.lines = lines
+        self.fresh: dict[int, list[Instance]] = defaultdict(list)
+        self.stale: dict[int, list[Instance]] = defaultdict(list)
+        self.ambiguous: dict[int, str] = {}
+
+    def hash_at(self, line: int, end_line: int) -> str | None:
+        if not 1 <= line <= end_line <= len(self.lines):
+            return None
+        return lines_sha256(self.lines, line, end_line)
+
+    def add(self, index: int, inst: Instance, fresh: bool) -> None:
+        bucket = (self.fresh if fresh else self.stale)[index]
+        if not any(known is inst for known in bucket):
+            bucket.append(inst)
+
+    def direct(self, inst: Instance, rel: str) -> set[int]:
+        """Pair by the recorded call site; returns the sites it reached."""
+        cs = inst.call_site
+        if cs is None or cs.path != rel:
+            return set()
+        fresh = self.hash_at(cs.line, cs.end_line) == cs.lines_sha256
+        targets = [
+            i
+            for i, s in enumerate(self.sites)
+            if s.kind not in FRAMEWORK_KINDS and _holds(s, cs.line) and s.qualname == cs.qualname
+        ]
+        if not fresh:  # the call moved? find unchanged text elsewhere in the same function
+            moved = [
+                i
+                for i, s in enumerate(self.sites)
+                if s.kind not in FRAMEWORK_KINDS
+                and s.qualname == cs.qualname
+                and any(self.hash_at(sp.line, sp.end_line) == cs.lines_sha256 for sp in _spans(s))
+            ]
+            if moved:
+                targets, fresh = moved, True
+            elif not targets:  # edited beyond recognition: every such site in the function
+                targets = [
+                    i
+                    for i, s in enumerate(self.sites)
+                    if s.kind not in FRAMEWORK_KINDS and s.qualname == cs.qualname
+                ]
+        for i in targets:
+            ok = fresh
+            if self.sites[i].kind is Kind.KWARGS_DICT and inst.frames:
+                frame = inst.frames[0]  # the dict may change while the call does not
+                same = self.hash_at(frame.function_line, frame.function_end_line)
+                ok = ok and frame.path == rel and same == frame.function_sha256
+            self.add(i, inst, ok)
+        return set(targets)
+
+    def frames(self, inst: Instance, rel: str, reached: set[int]) -> None:
+        """Pair by repo frames: a frame inside a site's span, or a framework site's function."""
+        for frame in inst.frames:
+            if frame.path != rel:
+                continue
+            fresh = (
+                self.hash_at(frame.function_line, frame.function_end_line) == frame.function_sha256
+            )
+            for i, s in enumerate(self.sites):
+                if i in reached or s.kind in FRAMEWORK_KINDS or s.kind is Kind.KWARGS_DICT:
+                    continue
+                if s.qualname == frame.qualname and _holds(s, frame.line):
+                    self.add(i, inst, fresh)
+            if not inst.find_unused_parameters:
+                continue
+            framework = [
+                i
+                for i, s in enumerate(self.sites)
+                if s.kind in FRAMEWORK_KINDS and s.literal is True and s.qualname == frame.qualname
+            ]
+            if len(framework) == 1:
+                self.add(framework[0], inst, fresh)
+            elif framework:
+                for i in framework:
+                    self.ambiguous[i] = (
+                        f"{len(framework)} framework sites in `{frame.qualname}` could have built "
+                        "the traced DDP, so the evidence cannot tell which"
+                    )
+
+
+def cover(
+    sites: list[Site], rel: str, lines: list[str], instances: Iterable[Instance], min_steps: int
+) -> dict[int, Coverage]:
+    """Coverage for the sites (by index) of the file at repo-relative path `rel`."""
+    collector = _Collector(sites, lines)
+    for inst in instances:
+        reached = collector.direct(inst, rel)
+        collector.frames(inst, rel, reached)
+    out: dict[int, Coverage] = {}
+    for i in range(len(sites)):
+        if collector.fresh.get(i):
+            out[i] = _judge(collector.fresh[i], min_steps)
+        elif collector.stale.get(i):
+            runs = _summaries(collector.stale[i])
+            out[i] = Coverage(
+                State.STALE,
+                f"the code changed since `{runs[0].command}` traced it; trace again",
+                {},
+                runs,
+            )
+        elif i in collector.ambiguous:
+            out[i] = Coverage(State.AMBIGUOUS, collector.ambiguous[i], {}, ())
+    return out
+
+
+def _command(inst: Instance) -> str:
+    return shlex.join(inst.process.command) or "?"
+
+
+def _summaries(instances: list[Instance]) -> tuple[RunSummary, ...]:
+    by_run: dict[str, list[Instance]] = defaultdict(list)
+    for inst in instances:
+        by_run[inst.process.run_id].append(inst)
+    return tuple(
+        RunSummary(
+            kind=group[0].process.kind,
+            command=_command(group[0]),
+            world_size=max(i.world_size for i in group),
+            ranks=tuple(sorted({i.rank for i in group})),
+            iterations=min(i.iterations for i in group),
+            files=tuple(sorted({i.process.file.name for i in group})),
+        )
+        for group in by_run.values()
+    )
+
+
+def _judge(instances: list[Instance], min_steps: int) -> Coverage:
+    runs = _summaries(instances)
+    unused: dict[str, int] = {}
+    for inst in instances:
+        for name, count in inst.unused.items():
+            if count:
+                unused[name] = max(unused.get(name, 0), count)
+    if unused:
+        names = ", ".join(f"{n} ({c})" for n, c in sorted(unused.items())[:5])
+        more = f" and {len(unused) - 5} more" if len(unused) > 5 else ""
+        return Coverage(
+            State.UNSAFE,
+            f"a traced run left parameters without a gradient: {names}{more}; "
+            "find_unused_parameters=True is needed",
+            unused,
+            runs,
+        )
+    problems: list[str] = []
+    for run in runs:
+        if run.world_size < 2:
+            problems.append(f"`{run.command}` ran at world size {run.world_size}")
+        elif set(run.ranks) != set(range(run.world_size)):
+            problems.append(f"`{run.command}` recorded ranks {list(run.ranks)} of {run.world_size}")
+        elif run.iterations < min_steps:
+            problems.append(
+                f"`{run.command}` saw {run.iterations} synchronising iterations "
+                f"(min-steps is {min_steps})"
+            )
+        else:
+            return Coverage(
+                State.SAFE,
+                f"every synchronising iteration of `{run.command}` (world size {run.world_size}, "
+                f"{run.iterations}+ iterations per rank) gave every trainable parameter a gradient",
+                {},
+                runs,
+            )
+    return Coverage(State.THIN, "evidence too thin: " + "; ".join(problems), {}, runs)

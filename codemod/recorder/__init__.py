@@ -1,0 +1,1 @@
+"""The runtime recorder: injected into training processes by `ddp-codemod trace`."""

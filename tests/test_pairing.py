@@ -1,0 +1,404 @@
+"""Evidence decides verdicts: safe, unsafe, stale, too thin, ambiguous; bad evidence is refused.
+
+Evidence files are written by hand in the recorder's format (tests/evidence_docs.py); the
+real recorder is exercised by the torchrun tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from codemod.cli import main
+from tests.evidence_docs import call_site, frame, instance, write_run
+
+TRAIN = """from torch.nn.parallel import DistributedDataParallel as DDP
+
+
+def build(model, rank):
+    return DDP(model,
+               device_ids=[rank],
+               find_unused_parameters=True)
+"""
+# build() spans lines 4-7; the call spans 5-7.
+
+
+def run_cli(repo: Path, *args: str) -> tuple[int, dict, str]:
+    old = Path.cwd()
+    os.chdir(repo)
+    try:
+        result = CliRunner().invoke(main, [*args, "--format", "json"], catch_exceptions=False)
+    finally:
+        os.chdir(old)
+    return result.exit_code, json.loads(result.stdout), result.stderr
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "train.py").write_text(TRAIN)
+    return root
+
+
+def traced(repo: Path, **kw) -> dict:
+    return instance(
+        call_site(repo, "train.py", 5, 7, "build"),
+        [frame(repo, "train.py", 5, "build", (4, 7))],
+        **kw,
+    )
+
+
+def only_site(report: dict) -> dict:
+    (site,) = report["sites"]
+    return site
+
+
+def test_clean_run_on_every_rank_is_safe_and_apply_rewrites(repo: Path):
+    write_run(repo, [[traced(repo)], [traced(repo)]])
+    code, report, _ = run_cli(repo, "scan", ".")
+    site = only_site(report)
+    assert code == 0
+    assert site["verdict"] == "safe"
+    assert site["evidence"] == [
+        {
+            "kind": "trace",
+            "command": "torchrun --nproc_per_node=2 train.py",
+            "world_size": 2,
+            "ranks": [0, 1],
+            "iterations": 4,
+            "files": ["evidence-testhost-run-1-0.json", "evidence-testhost-run-1-1.json"],
+        }
+    ]
+    code, report, _ = run_cli(repo, "apply", ".")
+    assert code == 1
+    assert only_site(report)["changed"] is True
+    assert "find_unused_parameters" not in (repo / "train.py").read_text()
+
+
+def test_unused_on_one_rank_is_unsafe_even_when_allowlisted(repo: Path):
+    write_run(repo, [[traced(repo)], [traced(repo, unused={"aux.weight": 4})]])
+    code, report, _ = run_cli(repo, "apply", ".", "--allow", "train.py")
+    site = only_site(report)
+    assert code == 0
+    assert site["verdict"] == "unsafe"
+    assert site["unused"] == {"aux.weight": 4}
+    assert "aux.weight (4)" in site["reason"]
+    assert (repo / "train.py").read_text() == TRAIN
+
+
+def test_editing_the_traced_call_makes_it_stale(repo: Path):
+    write_run(repo, [[traced(repo)], [traced(repo)]])
+    (repo / "train.py").write_text(
+        TRAIN.replace("device_ids=[rank]", "device_ids=[rank], bucket_cap_mb=50")
+    )
+    code, report, _ = run_cli(repo, "apply", ".", "--allow", "train.py")
+    assert code == 0
+    site = only_site(report)
+    assert site["verdict"] == "stale"
+    assert "trace again" in site["reason"]
+
+
+def test_moving_the_unchanged_call_keeps_it_safe(repo: Path):
+    write_run(repo, [[traced(repo)], [traced(repo)]])
+    (repo / "train.py").write_text("import os\n\n" + TRAIN)
+    _, report, _ = run_cli(repo, "scan", ".")
+    assert only_site(report)["verdict"] == "safe"
+
+
+@pytest.mark.parametrize(
+    ("per_rank", "why"),
+    [
+        (lambda r: [[traced(r)]], "ran at world size 1"),
+        (lambda r: [[traced(r)], []], "recorded ranks [0] of 2"),
+        (
+            lambda r: [[traced(r, iterations=2)], [traced(r, iterations=2)]],
+            "saw 2 synchronising iterations (min-steps is 3)",
+        ),
+    ],
+    ids=["world-size-1", "missing-rank", "too-few-steps"],
+)
+def test_thin_evidence_is_not_enough(repo: Path, per_rank, why: str):
+    write_run(repo, per_rank(repo))
+    code, report, _ = run_cli(repo, "apply", ".")
+    site = only_site(report)
+    assert code == 0
+    assert site["verdict"] == "unknown"
+    assert why in site["reason"]
+
+
+def test_min_steps_from_pyproject(repo: Path):
+    (repo / "pyproject.toml").write_text("[tool.ddp-codemod]\nmin-steps = 5\n")
+    write_run(repo, [[traced(repo)], [traced(repo)]])
+    _, report, _ = run_cli(repo, "scan", ".")
+    assert "min-steps is 5" in only_site(report)["reason"]
+
+
+def test_thin_evidence_still_allows_an_allowlisted_site(repo: Path):
+    write_run(repo, [[traced(repo)]])
+    _, report, _ = run_cli(repo, "scan", ".")
+    assert only_site(report)["verdict"] == "unknown"
+    code, report, _ = run_cli(repo, "apply", ".", "--allow", "train.py::build")
+    assert (code, only_site(report)["verdict"]) == (1, "allowed")
+
+
+def test_evidence_option_file_and_folder(repo: Path, tmp_path: Path):
+    elsewhere = tmp_path / "runs"
+    files = write_run(repo, [[traced(repo)], [traced(repo)]], out=elsewhere)
+    _, report, _ = run_cli(repo, "scan", ".")
+    assert only_site(report)["verdict"] == "unknown"
+    _, report, _ = run_cli(repo, "scan", ".", "--evidence", str(elsewhere))
+    assert only_site(report)["verdict"] == "safe"
+    _, report, _ = run_cli(repo, "scan", ".", "--evidence", str(files[0]))
+    assert "recorded ranks [0] of 2" in only_site(report)["reason"]
+
+
+# Bad evidence ------------------------------------------------------------------------------
+def _corrupt(path: Path, how: str) -> None:
+    doc = json.loads(path.read_text())
+    if how == "truncated":
+        path.write_text(path.read_text()[:100])
+        return
+    if how == "not-json":
+        path.write_bytes(b"\x00\x01binary")
+        return
+    if how == "version":
+        doc["version"] = 2
+    elif how == "other-repo":
+        doc["repo"]["root"] = "/somewhere/else"
+    elif how == "outside-path":
+        doc["instances"][0]["call_site"]["path"] = "../train.py"
+    elif how == "absolute-path":
+        doc["instances"][0]["frames"][0]["path"] = "/etc/train.py"
+    elif how == "wrong-type":
+        doc["instances"][0]["iterations"] = "4"
+    path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("truncated", "not valid JSON (truncated?)"),
+        ("not-json", "not valid JSON (truncated?)"),
+        ("version", "unknown evidence format version 2"),
+        ("other-repo", "recorded in another repo (/somewhere/else)"),
+        ("outside-path", "names a path outside the repo: ../train.py"),
+        ("absolute-path", "names a path outside the repo: /etc/train.py"),
+        ("wrong-type", "'iterations' has the wrong type"),
+    ],
+)
+def test_bad_evidence_is_one_error_and_ignored(repo: Path, how: str, message: str):
+    files = write_run(repo, [[traced(repo)], [traced(repo)]])
+    _corrupt(files[1], how)
+    code, report, _ = run_cli(repo, "apply", ".")
+    assert code == 2
+    (error,) = report["errors"]
+    assert error["path"].endswith(files[1].name)
+    assert message in error["message"]
+    site = only_site(report)
+    assert site["verdict"] == "unknown"  # rank 1 no longer counts: thin evidence
+    assert (repo / "train.py").read_text() == TRAIN
+
+
+def test_duplicate_evidence_is_reported_once(repo: Path):
+    files = write_run(repo, [[traced(repo)], [traced(repo)]])
+    (files[0].parent / "copy.json").write_bytes(files[0].read_bytes())
+    code, report, _ = run_cli(repo, "scan", ".")
+    assert code == 2
+    (error,) = report["errors"]
+    assert "duplicate of" in error["message"]
+    assert only_site(report)["verdict"] == "safe"
+
+
+def test_evidence_survives_a_moved_repo_via_git_root_commit(repo: Path):
+    import subprocess
+
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "."], cwd=repo, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+        cwd=repo,
+        check=True,
+    )
+    commit = subprocess.run(
+        ["git", "rev-list", "--max-parents=0", "HEAD"], cwd=repo, capture_output=True, text=True
+    ).stdout.strip()
+    files = write_run(repo, [[traced(repo)], [traced(repo)]], root="/old/clone")
+    _, report, _ = run_cli(repo, "scan", ".")
+    assert report["errors"][0]["message"].endswith("recorded in another repo (/old/clone)")
+    for path in files:
+        doc = json.loads(path.read_text())
+        doc["repo"]["git_root_commit"] = commit
+        path.write_text(json.dumps(doc))
+    _, report, _ = run_cli(repo, "scan", ".")
+    assert report["errors"] == []
+    assert only_site(report)["verdict"] == "safe"
+
+
+# Pairing through frames --------------------------------------------------------------------
+HELPER = {
+    "lib/ddp.py": """from torch.nn.parallel import DistributedDataParallel as DDP
+
+
+def build_ddp_model(model, rank):
+    return DDP(model, device_ids=[rank], find_unused_parameters=True)
+""",
+    "train.py": """from lib.ddp import build_ddp_model
+
+
+def main(model):
+    model = build_ddp_model(model, 0)
+""",
+}
+
+
+def test_helper_call_pairs_by_the_call_inside_the_helper(tmp_path: Path):
+    repo = tmp_path / "r"
+    for rel, text in HELPER.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
+
+    def inst() -> dict:
+        return instance(
+            call_site(repo, "lib/ddp.py", 5, 5, "build_ddp_model"),
+            [
+                frame(repo, "lib/ddp.py", 5, "build_ddp_model", (4, 5)),
+                frame(repo, "train.py", 5, "main", (4, 5)),
+            ],
+        )
+
+    write_run(repo, [[inst()], [inst()]])
+    _, report, _ = run_cli(repo, "scan", ".")
+    assert [(s["path"], s["verdict"]) for s in report["sites"]] == [("lib/ddp.py", "safe")]
+
+
+LIGHTNING = """import lightning as L
+from lightning.pytorch.strategies import DDPStrategy
+
+
+def main(model):
+    trainer = L.Trainer(devices=2, strategy=DDPStrategy(find_unused_parameters=True))
+    trainer.fit(model)
+"""
+
+
+def _framework_repo(tmp_path: Path, text: str) -> Path:
+    repo = tmp_path / "fw"
+    repo.mkdir()
+    (repo / "train.py").write_text(text)
+    return repo
+
+
+def test_framework_site_pairs_through_the_function_on_the_stack(tmp_path: Path):
+    repo = _framework_repo(tmp_path, LIGHTNING)
+    end = len(LIGHTNING.splitlines())
+
+    def inst(**kw) -> dict:
+        return instance(None, [frame(repo, "train.py", 7, "main", (5, end))], **kw)
+
+    write_run(repo, [[inst()], [inst()]])
+    code, report, _ = run_cli(repo, "apply", ".")
+    assert (code, only_site(report)["verdict"]) == (1, "safe")
+    assert "find_unused_parameters=False" in (repo / "train.py").read_text()
+
+
+def test_framework_ddp_built_with_false_does_not_pair(tmp_path: Path):
+    repo = _framework_repo(tmp_path, LIGHTNING)
+    end = len(LIGHTNING.splitlines())
+
+    def inst() -> dict:
+        return instance(None, [frame(repo, "train.py", 7, "main", (5, end))], fup=False)
+
+    write_run(repo, [[inst()], [inst()]])
+    _, report, _ = run_cli(repo, "scan", ".")
+    assert only_site(report)["verdict"] == "unknown"
+
+
+def test_two_framework_sites_in_one_function_are_ambiguous(tmp_path: Path):
+    text = LIGHTNING.replace(
+        "    trainer.fit(model)\n",
+        '    trainer.fit(model)\n    L.Trainer(strategy="ddp_find_unused_parameters_true")\n',
+    )
+    repo = _framework_repo(tmp_path, text)
+    end = len(text.splitlines())
+
+    def inst() -> dict:
+        return instance(None, [frame(repo, "train.py", 7, "main", (5, end))])
+
+    write_run(repo, [[inst()], [inst()]])
+    _, report, _ = run_cli(repo, "scan", ".")
+    assert [s["verdict"] for s in report["sites"]] == ["unknown", "unknown"]
+    assert all("cannot tell which" in s["reason"] for s in report["sites"])
+
+
+SUBCLASS = """from torch.nn.parallel import DistributedDataParallel
+
+
+class AuxDDP(DistributedDataParallel):
+    def __init__(self, module, **kwargs):
+        super().__init__(module, find_unused_parameters=True, **kwargs)
+
+
+def wrap(model):
+    return AuxDDP(model)
+"""
+
+
+def test_super_init_site_pairs_through_its_frame(tmp_path: Path):
+    repo = _framework_repo(tmp_path, SUBCLASS)
+
+    def inst() -> dict:
+        return instance(
+            call_site(repo, "train.py", 10, 10, "wrap"),
+            [
+                frame(repo, "train.py", 6, "AuxDDP.__init__", (5, 6)),
+                frame(repo, "train.py", 10, "wrap", (9, 10)),
+            ],
+        )
+
+    write_run(repo, [[inst()], [inst()]])
+    _, report, _ = run_cli(repo, "scan", ".")
+    assert only_site(report)["verdict"] == "safe"
+
+
+KWARGS = """from torch.nn.parallel import DistributedDataParallel as DDP
+
+
+def wrap(model):
+    kw = dict(find_unused_parameters=True)
+    return DDP(model, **kw)
+"""
+
+
+def test_kwargs_dict_pairs_through_the_call_it_feeds(tmp_path: Path):
+    repo = _framework_repo(tmp_path, KWARGS)
+
+    def inst() -> dict:
+        return instance(
+            call_site(repo, "train.py", 6, 6, "wrap"), [frame(repo, "train.py", 6, "wrap", (4, 6))]
+        )
+
+    write_run(repo, [[inst()], [inst()]])
+    code, report, _ = run_cli(repo, "apply", ".")
+    assert (code, only_site(report)["verdict"]) == (1, "safe")
+    assert "dict(find_unused_parameters=False)" in (repo / "train.py").read_text()
+
+
+def test_kwargs_dict_edit_makes_it_stale(tmp_path: Path):
+    repo = _framework_repo(tmp_path, KWARGS)
+
+    def inst():
+        return instance(
+            call_site(repo, "train.py", 6, 6, "wrap"), [frame(repo, "train.py", 6, "wrap", (4, 6))]
+        )
+
+    write_run(repo, [[inst()], [inst()]])
+    (repo / "train.py").write_text(
+        KWARGS.replace("dict(find", "dict(broadcast_buffers=False, find")
+    )
+    _, report, _ = run_cli(repo, "scan", ".")
+    assert only_site(report)["verdict"] == "stale"
