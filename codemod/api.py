@@ -58,6 +58,7 @@ class _Project:
 
     config: project.ProjectConfig
     excludes: discover.Ignore
+    walked: list[Path] | None = None  # the project's files, when a PATH was its root
     _subclasses: Subclasses | None = None
     _evidence: dict[str, list[Instance]] | None = None
 
@@ -95,7 +96,8 @@ class _Project:
         return self._evidence
 
     def _module_files(self, known: dict[Path, bytes]) -> Iterator[tuple[Path, str, bytes]]:
-        for file in discover.walk(self.root, self.excludes):
+        files = self.walked if self.walked is not None else discover.walk(self.root, self.excludes)
+        for file in files:
             data = known.get(file)
             if data is None:
                 try:
@@ -157,9 +159,10 @@ def _targets(req: Request, result: RunResult) -> tuple[list[_Target], set[Path]]
         proj = _load_project(project.find_root(path if is_dir else path.parent), projects, result)
         if is_dir:
             scan_root = path
+            files: list[Path] = list(discover.walk(path, proj.excludes))
             if path == proj.root:
                 whole.add(path)
-            files: list[Path] = list(discover.walk(path, proj.excludes))
+                proj.walked = files
         else:
             cwd = _absolute(req.cwd)
             scan_root = cwd if cwd in path.parents else path.parent
@@ -178,9 +181,10 @@ def run(req: Request) -> RunResult:
     result = RunResult()
     targets, whole = _targets(req, result)
     candidates: list[tuple[_Target, bytes]] = []
+    read: dict[Path, bytes] = {}  # kept for subclass discovery, which needs every file
     for target in targets:
         try:
-            data = target.source.file.read_bytes()
+            data = read[target.source.file] = target.source.file.read_bytes()
         except OSError as exc:
             result.errors.append(FileError(target.source.rel, f"cannot read: {exc.strerror}"))
             continue
@@ -188,7 +192,7 @@ def run(req: Request) -> RunResult:
             candidates.append((target, data))
     matched: set[tuple[str, str]] = set()
     if candidates:
-        _process(req, candidates, result, matched)
+        _process(req, candidates, read, result, matched)
     _warn_unmatched(req, targets, whole, matched, result)
     return result
 
@@ -196,20 +200,20 @@ def run(req: Request) -> RunResult:
 def _process(
     req: Request,
     candidates: list[tuple[_Target, bytes]],
+    read: dict[Path, bytes],
     result: RunResult,
     matched: set[tuple[str, str]],
 ) -> None:
     from codemod.finder import FileContext
     from codemod.process import Context, process
 
-    known = {t.source.file: data for t, data in candidates}
     extra = [_absolute(req.cwd / e) for e in req.evidence]
     for target, data in candidates:
         proj = target.project
         selectors = [*target.cli_selectors, *proj.selectors()]
         ctx = Context(
             Allowlist(selectors),
-            proj.subclasses(known),
+            proj.subclasses(read),
             req.rewrite,
             req.style_false,
             proj.evidence(extra, result),

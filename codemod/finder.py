@@ -1,20 +1,18 @@
-"""Find the sites in one parsed Python module.
+"""Find the sites in one Python module.
 
 A site is a literal place in code that sets find_unused_parameters (or Hugging Face's
 ddp_find_unused_parameters, or a Lightning strategy name) for an API we can resolve.
 Comments, docstrings, strings stored as data, parameter defaults, dataclass fields and
-attribute assignments are never sites.
+attribute assignments are never sites. Runs on `ast`; libcst is only needed to edit.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from codemod import kwargs_flow
 from codemod.apis import DICT_KEYS, HF_KEYWORD, KEYWORD, STRATEGY_NAME, Api, is_factory, known_api
@@ -28,12 +26,11 @@ KEEP_COMMENT = re.compile(r"#\s*ddp-codemod:\s*keep\b")
 
 @dataclass(frozen=True)
 class Edit:
-    """Where the rewriter acts for one site, and the text it may touch."""
+    """Where the rewriter acts for one site: found again in libcst by start positions."""
 
-    target: cst.CSTNode  # the Arg, DictElement or Assign that carries the value
-    call: cst.Call | None  # the Call owning an Arg, for removals
-    span: Span  # the target: removed whole by Fix.REMOVE
-    value_span: Span  # the value: replaced by the other fixes
+    target: str  # "arg", "element" (a dict display entry) or "assign" (kw["k"] = v)
+    start: tuple[int, int]  # (line, 0-based character column) of the target
+    name: str  # keyword or key, to double-check the node found
 
 
 @dataclass(frozen=True)
@@ -54,269 +51,209 @@ class FileContext:
 
 
 def find_sites(
-    wrapper: MetadataWrapper, text: str, ctx: FileContext, subclasses: Subclasses
+    tree: ast.Module, text: str, ctx: FileContext, subclasses: Subclasses
 ) -> list[Found]:
-    """All sites in the module wrapped by `wrapper` (whose source text is `text`)."""
-    table = NameTable(wrapper.module, ctx.module_name, ctx.is_package)
-    finder = _Finder(table, ctx, subclasses, lines_of(text), text)
-    wrapper.visit(finder)
+    """All sites in `tree`, the parse of `text`."""
+    finder = _Finder(NameTable(tree, ctx.module_name, ctx.is_package), ctx, subclasses, text)
+    finder.visit(tree)
     return finder.found
 
 
-def _span(code_range: CodeRange) -> Span:
-    return Span(
-        code_range.start.line,
-        code_range.start.column + 1,
-        code_range.end.line,
-        code_range.end.column + 1,
-    )
-
-
-def _literal(expr: cst.BaseExpression) -> bool | None:
-    if isinstance(expr, cst.Name) and expr.value in ("True", "False"):
-        return expr.value == "True"
+def _literal(expr: ast.expr) -> bool | None:
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, bool):
+        return expr.value
     return None
 
 
-def _string_value(expr: cst.BaseExpression) -> str | None:
-    if isinstance(expr, cst.SimpleString) and "b" not in expr.prefix.lower():
-        value = expr.evaluated_value
-        return value if isinstance(value, str) else None
+def _string(expr: ast.AST | None) -> str | None:
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return expr.value
     return None
 
 
-class _Finder(cst.CSTVisitor):
-    METADATA_DEPENDENCIES = (PositionProvider,)
+class Positions:
+    """ast positions (UTF-8 byte columns) as character spans and source text."""
 
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lines = lines_of(text)
+        self.starts = [0, *(m.end() for m in re.finditer(r"\r\n|\r|\n", text))]
+
+    def column(self, line: int, byte_col: int) -> int:
+        raw = self.lines[line - 1].encode("utf-8")[:byte_col]
+        return len(raw.decode("utf-8", errors="replace"))
+
+    def start(self, node: ast.AST) -> tuple[int, int]:
+        return node.lineno, self.column(node.lineno, node.col_offset)  # type: ignore[attr-defined]
+
+    def span(self, first: ast.AST, last: ast.AST | None = None) -> Span:
+        last = last or first
+        line, col = self.start(first)
+        end_line = last.end_lineno  # type: ignore[attr-defined]
+        end_col = self.column(end_line, last.end_col_offset)  # type: ignore[attr-defined]
+        return Span(line, col + 1, end_line, end_col + 1)
+
+    def source(self, span: Span) -> str:
+        start = self.starts[span.line - 1] + span.col - 1
+        end = self.starts[span.end_line - 1] + span.end_col - 1
+        return self.text[start:end]
+
+
+class _Finder(ast.NodeVisitor):
     def __init__(
-        self,
-        table: NameTable,
-        ctx: FileContext,
-        subclasses: Subclasses,
-        lines: list[str],
-        text: str,
+        self, table: NameTable, ctx: FileContext, subclasses: Subclasses, text: str
     ) -> None:
-        super().__init__()
         self.table = table
         self.ctx = ctx
         self.subclasses = subclasses
-        self.lines = lines
-        self.text = text
-        self._line_starts = _line_starts(text)
+        self.pos = Positions(text)
         self.scopes: list[Scope] = [table.root]
-        self.parents: list[cst.CSTNode] = []
+        self.parents: list[ast.AST] = []
         self.found: list[Found] = []
 
     # Traversal bookkeeping -----------------------------------------------------------
-    def on_visit(self, node: cst.CSTNode) -> bool:
+    def visit(self, node: ast.AST) -> None:
         scope = self.table.scopes.get(node)
         if scope is not None and scope is not self.scopes[-1]:
             self.scopes.append(scope)
         self.parents.append(node)  # visit_X sees itself at parents[-1]
-        return super().on_visit(node)
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        super().on_leave(original_node)
+        super().visit(node)
         self.parents.pop()
-        if len(self.scopes) > 1 and self.scopes[-1].node is original_node:
+        if scope is not None and len(self.scopes) > 1 and self.scopes[-1] is scope:
             self.scopes.pop()
 
     @property
     def scope(self) -> Scope:
         return self.scopes[-1]
 
-    @property
-    def qualname(self) -> str:
-        return self.scope.qualname
-
     # Resolution ----------------------------------------------------------------------
-    def api_of(self, func: cst.BaseExpression, args: Sequence[cst.Arg] = ()) -> Api | None:
+    def api_of(self, func: ast.expr, args: Sequence[ast.expr] = ()) -> Api | None:
         """The DDP-family API a callee resolves to, looking through partial / lazy_instance."""
         for qualname in sorted(q for q in self.table.resolve(func, self.scope) if q):
             api = known_api(qualname) or self.subclasses.api(qualname)
             if api is not None:
                 return api
-            if is_factory(qualname) and args and args[0].keyword is None and not args[0].star:
-                inner = self.api_of(args[0].value)
+            if is_factory(qualname) and args and not isinstance(args[0], ast.Starred):
+                inner = self.api_of(args[0])
                 if inner is not None:
                     return inner
         return self._super_init_api(func)
 
-    def _super_init_api(self, func: cst.BaseExpression) -> Api | None:
+    def _super_init_api(self, func: ast.expr) -> Api | None:
         """`super().__init__(...)` inside a DDP subclass's own __init__."""
         if not (
-            isinstance(func, cst.Attribute)
-            and func.attr.value == "__init__"
-            and isinstance(func.value, cst.Call)
+            isinstance(func, ast.Attribute)
+            and func.attr == "__init__"
+            and isinstance(func.value, ast.Call)
             and dotted_name(func.value.func) == "super"
         ):
             return None
-        method = self.scope
-        owner = method.parent
-        if not isinstance(method.node, cst.FunctionDef) or owner is None or not owner.is_class:
+        method, owner = self.scope, self.scope.parent
+        if owner is None or not owner.is_class or isinstance(method.node, ast.ClassDef):
             return None
-        assert isinstance(owner.node, cst.ClassDef)
+        assert isinstance(owner.node, ast.ClassDef)
         for base in owner.node.bases:
-            if base.keyword is None and not base.star:
-                api = self.api_of(base.value) if owner.parent else None
-                if api is not None and api.kind is Kind.TORCH_DDP:
-                    return Api(Kind.TORCH_DDP, api.fix, f"{api.name}.__init__")
+            api = self.api_of(base)
+            if api is not None and api.kind is Kind.TORCH_DDP:
+                return Api(Kind.TORCH_DDP, api.fix, f"{api.name}.__init__")
         return None
 
-    # Sites ---------------------------------------------------------------------------
-    def visit_Call(self, node: cst.Call) -> None:
-        api = self.api_of(node.func, node.args)
-        for arg in node.args:
-            keyword = arg.keyword.value if arg.keyword is not None else None
-            if keyword is None:
-                continue
-            if keyword in DICT_KEYS and self._is_builtin_dict(node.func):
-                self._kwargs_dict(node, arg, arg.value, self._edit(arg, None))
-            elif keyword == KEYWORD and api is not None:
-                self._add(
-                    node,
-                    arg,
-                    api.kind,
-                    keyword,
-                    arg.value,
-                    api.fix,
-                    api.name,
-                    self._edit(arg, node),
-                )
-            elif keyword == HF_KEYWORD:
-                self._add(
-                    node,
-                    arg,
-                    Kind.HF_TRAINER,
-                    keyword,
-                    arg.value,
-                    Fix.WRITE_FALSE,
-                    self._callee_name(node.func),
-                    self._edit(arg, node),
-                )
-            elif keyword == "strategy":
-                self._strategy(node, arg)
-
-    def _strategy(self, call: cst.Call, arg: cst.Arg) -> None:
-        name = _string_value(arg.value)
-        match = STRATEGY_NAME.match(name) if name is not None else None
-        if match is None:
-            return
-        literal = match.group(2).lower() == "true"
-        self._add(
-            call,
-            arg,
-            Kind.LIGHTNING,
-            "strategy",
-            arg.value,
-            Fix.STRATEGY_FALSE,
-            self._callee_name(call.func),
-            self._edit(arg, call),
-            literal=literal,
-        )
-
-    def visit_DictElement(self, node: cst.DictElement) -> None:
-        key = _string_value(node.key)
-        if key in DICT_KEYS:
-            owner = self.parents[-2]  # the Dict holding this element
-            self._kwargs_dict(owner, node, node.value, self._edit(node, None), setting=key)
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if len(node.targets) != 1:
-            return
-        target = node.targets[0].target
-        if isinstance(target, cst.Subscript) and len(target.slice) == 1:
-            index = target.slice[0].slice
-            key = _string_value(index.value) if isinstance(index, cst.Index) else None
-            if key in DICT_KEYS:
-                self._kwargs_dict(node, target, node.value, self._edit(node, None), setting=key)
-
-    def _is_builtin_dict(self, func: cst.BaseExpression) -> bool:
-        return self.table.resolve(func, self.scope) == {"dict"}
-
-    def _callee_name(self, func: cst.BaseExpression) -> str:
+    def callee_name(self, func: ast.expr) -> str:
         names = sorted(q for q in self.table.resolve(func, self.scope) if q)
         return names[0] if names else (dotted_name(func) or "")
 
+    # Sites ---------------------------------------------------------------------------
+    def visit_Call(self, node: ast.Call) -> None:
+        api = self.api_of(node.func, node.args)
+        is_dict = self.table.resolve(node.func, self.scope) == {"dict"}
+        for kw in node.keywords:
+            if kw.arg is None:
+                continue
+            edit = Edit("arg", self.pos.start(kw), kw.arg)
+            if kw.arg in DICT_KEYS and is_dict:
+                self._kwargs_dict(node, kw, kw.value, kw.arg, edit)
+            elif kw.arg == KEYWORD and api is not None:
+                self._add(node, kw, api.kind, kw.arg, kw.value, api.fix, api.name, edit)
+            elif kw.arg == HF_KEYWORD:
+                callee = self.callee_name(node.func)
+                self._add(
+                    node, kw, Kind.HF_TRAINER, kw.arg, kw.value, Fix.WRITE_FALSE, callee, edit
+                )
+            elif kw.arg == "strategy":
+                name = _string(kw.value)
+                match = STRATEGY_NAME.match(name) if name is not None else None
+                if match is not None:
+                    literal = match.group(2).lower() == "true"
+                    callee = self.callee_name(node.func)
+                    self._add(node, kw, Kind.LIGHTNING, kw.arg, kw.value, Fix.STRATEGY_FALSE,
+                              callee, edit, literal=literal)  # fmt: skip
+        self.generic_visit(node)
+
+    def visit_Dict(self, node: ast.Dict) -> None:
+        for key, value in zip(node.keys, node.values):
+            name = _string(key)
+            if key is not None and name in DICT_KEYS:
+                edit = Edit("element", self.pos.start(key), name)
+                self._kwargs_dict(node, key, value, name, edit, setting_end=value)
+        self.generic_visit(node)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        target = node.targets[0] if len(node.targets) == 1 else None
+        if isinstance(target, ast.Subscript):
+            key = _string(target.slice)
+            if key in DICT_KEYS:
+                edit = Edit("assign", self.pos.start(node), key)
+                self._kwargs_dict(node, target, node.value, key, edit)
+        self.generic_visit(node)
+
     def _kwargs_dict(
         self,
-        construct: cst.CSTNode,
-        setting_node: cst.CSTNode,
-        value: cst.BaseExpression,
+        construct: ast.AST,
+        setting: ast.AST,
+        value: ast.expr,
+        name: str,
         edit: Edit,
-        setting: str | None = None,
+        setting_end: ast.AST | None = None,
     ) -> None:
-        if setting is None:
-            assert isinstance(setting_node, cst.Arg) and setting_node.keyword is not None
-            setting = setting_node.keyword.value
-        carrier = construct if not isinstance(construct, cst.Assign) else None
-        feeds, note = kwargs_flow.consumer(self, construct, carrier)
-        self._add(
-            construct,
-            setting_node,
-            Kind.KWARGS_DICT,
-            setting,
-            value,
-            Fix.WRITE_FALSE,
-            "dict",
-            edit,
-            feeds=feeds,
-            note=note,
-        )
+        feeds, note = kwargs_flow.consumer(self, construct)
+        self._add(construct, setting, Kind.KWARGS_DICT, name, value, Fix.WRITE_FALSE, "dict",
+                  edit, feeds=feeds, note=note, setting_end=setting_end)  # fmt: skip
 
     def _add(
         self,
-        construct: cst.CSTNode,
-        setting_node: cst.CSTNode,
+        construct: ast.AST,
+        setting: ast.AST,
         kind: Kind,
-        setting: str,
-        value: cst.BaseExpression,
+        name: str,
+        value: ast.expr,
         fix: Fix,
         callee: str,
         edit: Edit,
         literal: bool | None = None,
         feeds: Span | None = None,
         note: str = "",
+        setting_end: ast.AST | None = None,
     ) -> None:
         span = self.span_of(construct)
-        if literal is None:
-            literal = _literal(value)
         site = Site(
             path=self.ctx.rel,
             file=self.ctx.file,
             span=span,
-            setting_span=self.span_of(setting_node),
+            setting_span=self.pos.span(setting, setting_end),
             kind=kind,
-            setting=setting,
-            value=self.source_of(value),
-            literal=literal,
+            setting=name,
+            value=self.pos.source(self.span_of(value)),
+            literal=_literal(value) if literal is None else literal,
             fix=fix,
-            qualname=self.qualname,
+            qualname=self.scope.qualname,
             callee=callee,
             keep=any(
-                KEEP_COMMENT.search(line) for line in self.lines[span.line - 1 : span.end_line]
+                KEEP_COMMENT.search(line) for line in self.pos.lines[span.line - 1 : span.end_line]
             ),
             feeds=feeds,
             note=note,
         )
         self.found.append(Found(site, edit))
 
-    def _edit(self, target: cst.Arg | cst.DictElement | cst.Assign, call: cst.Call | None) -> Edit:
-        return Edit(target, call, self.span_of(target), self.span_of(target.value))
-
-    def span_of(self, node: cst.CSTNode) -> Span:
-        return _span(self.get_metadata(PositionProvider, node))
-
-    def source_of(self, node: cst.CSTNode) -> str:
-        span = self.span_of(node)
-        start = self._line_starts[span.line - 1] + span.col - 1
-        end = self._line_starts[span.end_line - 1] + span.end_col - 1
-        return self.text[start:end]
-
-
-_NEWLINE = re.compile(r"\r\n|\r|\n")
-
-
-def _line_starts(text: str) -> list[int]:
-    """Offsets where each line starts, splitting on \\r\\n, \\n and \\r like libcst."""
-    return [0, *(m.end() for m in _NEWLINE.finditer(text))]
+    def span_of(self, node: ast.AST) -> Span:
+        return self.pos.span(node)

@@ -80,7 +80,7 @@ class Site:
     verdict: Verdict = Verdict.UNKNOWN
     reason: str = ""
     unused: tuple[tuple[str, int], ...] = ()  # unsafe: parameter -> iterations without gradient
-    evidence: tuple[dict[str, object], ...] = ()  # the runs that cover the site
+    evidence: tuple[RunSummary, ...] = ()  # the runs that cover the site
     changed: bool = False
 
     @property
@@ -105,3 +105,41 @@ class FileOutcome:
     old: bytes | None = None  # original bytes, set when the file would change
     new: bytes | None = None  # rewritten bytes, set when the file would change
     matched_selectors: set[str] = field(default_factory=set)
+
+
+class State(str, enum.Enum):
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+    STALE = "stale"
+    THIN = "thin"  # fresh evidence that proves too little
+    AMBIGUOUS = "ambiguous"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run that covers a site, as the JSON report shows it."""
+
+    kind: str
+    command: str
+    world_size: int
+    ranks: tuple[int, ...]
+    iterations: int  # the fewest synchronising iterations of any paired instance
+    files: tuple[str, ...]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "command": self.command,
+            "world_size": self.world_size,
+            "ranks": list(self.ranks),
+            "iterations": self.iterations,
+            "files": list(self.files),
+        }
+
+
+@dataclass(frozen=True)
+class Coverage:
+    state: State
+    reason: str
+    unused: dict[str, int]
+    runs: tuple[RunSummary, ...]

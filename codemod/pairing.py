@@ -10,55 +10,15 @@ synchronising iterations per instance with no parameter left without a gradient.
 
 from __future__ import annotations
 
-import enum
 import shlex
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from codemod.evidence import Instance
-from codemod.model import Kind, Site, Span
+from codemod.model import Coverage, Kind, RunSummary, Site, Span, State
 from codemod.recorder._ddp_codemod_source import lines_sha256
 
 FRAMEWORK_KINDS = frozenset({Kind.ACCELERATE, Kind.LIGHTNING, Kind.HF_TRAINER})
-
-
-class State(str, enum.Enum):
-    SAFE = "safe"
-    UNSAFE = "unsafe"
-    STALE = "stale"
-    THIN = "thin"  # fresh evidence that proves too little
-    AMBIGUOUS = "ambiguous"
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """One run that covers a site, as the JSON report shows it."""
-
-    kind: str
-    command: str
-    world_size: int
-    ranks: tuple[int, ...]
-    iterations: int  # the fewest synchronising iterations of any paired instance
-    files: tuple[str, ...]
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "kind": self.kind,
-            "command": self.command,
-            "world_size": self.world_size,
-            "ranks": list(self.ranks),
-            "iterations": self.iterations,
-            "files": list(self.files),
-        }
-
-
-@dataclass(frozen=True)
-class Coverage:
-    state: State
-    reason: str
-    unused: dict[str, int]
-    runs: tuple[RunSummary, ...]
 
 
 def _spans(site: Site) -> tuple[Span, ...]:

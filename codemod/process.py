@@ -12,20 +12,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import libcst as cst
-from libcst.metadata import MetadataWrapper
-
 from codemod.allowlist import Allowlist
 from codemod.evidence import Instance
 from codemod.finder import FileContext, Found, find_sites
-from codemod.model import FileError, FileOutcome, Fix
-from codemod.pairing import cover
+from codemod.model import Coverage, FileError, FileOutcome, Fix
 from codemod.project import DEFAULT_MIN_STEPS
-from codemod.rewrite import new_value_token, rewrite
 from codemod.source import SourceError, decode, lines_of, round_trips
 from codemod.subclasses import Subclasses
 from codemod.verdicts import decide
-from codemod.verify import Change, check
+from codemod.verify import check
 
 _PY2_HINTS = re.compile(
     r"^\s*(print\s+[^\s(=]|exec\s+['\"]|raise\s+\w+\s*,)|except\s+[\w.]+\s*,\s*\w+\s*:|`|<>"
@@ -44,20 +39,12 @@ class Context:
     min_steps: int = DEFAULT_MIN_STEPS
 
 
-def _syntax_error(exc: cst.ParserSyntaxError, text: str) -> str:
-    """Python's own message where it has one: libcst's positions can be off by a line."""
-    line, column, message = exc.raw_line, exc.raw_column + 1, ""
-    try:
-        ast.parse(text)
-    except SyntaxError as py_exc:
-        line, column, message = py_exc.lineno or line, py_exc.offset or column, py_exc.msg
-    except (ValueError, RecursionError, MemoryError):
-        pass
+def _syntax_error(exc: SyntaxError, text: str) -> str:
+    line, column = exc.lineno or 0, exc.offset or 0
     lines = lines_of(text)
     source_line = lines[line - 1] if 0 < line <= len(lines) else ""
     hint = " (Python 2 code?)" if _PY2_HINTS.search(source_line) else ""
-    detail = f": {message}" if message else ""
-    return f"syntax error at line {line}, column {column}{detail}{hint}"
+    return f"syntax error at line {line}, column {column}: {exc.msg}{hint}"
 
 
 def process(file: FileContext, data: bytes, ctx: Context) -> FileOutcome:
@@ -72,27 +59,20 @@ def process(file: FileContext, data: bytes, ctx: Context) -> FileOutcome:
     except SourceError as exc:
         return fail(str(exc))
     try:
-        module = cst.parse_module(source.text)
-        found = find_sites(
-            MetadataWrapper(module, unsafe_skip_copy=True), source.text, file, ctx.subclasses
-        )
-    except cst.ParserSyntaxError as exc:
+        tree = ast.parse(source.text)
+    except SyntaxError as exc:
         return fail(_syntax_error(exc, source.text))
-    except RecursionError:
-        return fail("too deeply nested to parse")
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return fail(f"cannot parse: {exc}")
+    found = find_sites(tree, source.text, file, ctx.subclasses)
 
     instances = ctx.evidence.get(file.project_rel, [])
-    coverage = (
-        cover(
-            [f.site for f in found],
-            file.project_rel,
-            lines_of(source.text),
-            instances,
-            ctx.min_steps,
-        )
-        if instances
-        else {}
-    )
+    lines = lines_of(source.text)
+    coverage: dict[int, Coverage] = {}
+    if instances:
+        from codemod.pairing import cover  # hashing: only when there is evidence
+
+        coverage = cover([f.site for f in found], file.project_rel, lines, instances, ctx.min_steps)
     chosen: list[Found] = []
     for index, item in enumerate(found):
         site, selector = decide(item.site, ctx.allowlist, coverage.get(index))
@@ -108,8 +88,14 @@ def process(file: FileContext, data: bytes, ctx: Context) -> FileOutcome:
         return outcome
     if not round_trips(source, data):
         return fail("not rewritten: its bytes do not survive decoding and encoding unchanged")
-    new_text = rewrite(module, [(f.edit, f.site.fix) for f in chosen]).code
-    changes = [(Change(f.site.fix, f.edit.span, f.edit.value_span), _new_token(f)) for f in chosen]
+    from codemod.rewrite import RewriteError, rewrite  # libcst: only for files that change
+
+    try:
+        new_text, changes = rewrite(source.text, [(f.edit, f.site.fix) for f in chosen])
+    except RewriteError as exc:
+        return fail(f"not rewritten: {exc} (a bug in ddp-codemod; please report it)")
+    except Exception as exc:  # libcst cannot parse what ast could: newer syntax
+        return fail(f"not rewritten: libcst cannot parse this file ({type(exc).__name__})")
     problem = check(source.text, new_text, changes)
     if problem is not None:
         return fail(f"not rewritten: {problem} (a bug in ddp-codemod; please report it)")
@@ -119,10 +105,3 @@ def process(file: FileContext, data: bytes, ctx: Context) -> FileOutcome:
         dataclasses.replace(s, changed=True) if id(s) in done else s for s in outcome.sites
     ]
     return outcome
-
-
-def _new_token(found: Found) -> str:
-    if found.site.fix is Fix.REMOVE:
-        return ""
-    value = found.edit.target.value  # type: ignore[attr-defined]  # Arg, DictElement, Assign
-    return new_value_token(value, found.site.fix)

@@ -39,7 +39,7 @@ def site_json(site: Site, with_changed: bool) -> dict[str, Any]:
     if site.unused:
         out["unused"] = dict(site.unused)
     if site.evidence:
-        out["evidence"] = list(site.evidence)
+        out["evidence"] = [run.as_json() for run in site.evidence]
     if with_changed:
         out["changed"] = site.changed
     return out

@@ -1,20 +1,29 @@
-"""Apply the chosen fixes to a parsed module: remove a keyword or write False.
+"""Apply the chosen fixes with libcst: remove a keyword or write False.
 
-Only the nodes named in the edits change; everything else is libcst's exact round trip.
+Sites are found with `ast`; here libcst parses the same text, finds each target again by
+its start position (and keyword), and changes only those nodes. Everything else is
+libcst's exact round trip.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
+from typing import Union
 
 import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 from codemod.finder import Edit
-from codemod.model import Fix
+from codemod.model import Fix, Span
 from codemod.remove_arg import without_arg
+from codemod.verify import Change
 
 _TRUE_SUFFIX = re.compile(r"_(true)(?=['\"]+$)", re.IGNORECASE)
+
+
+class RewriteError(Exception):
+    """The edit could not be mapped onto the libcst tree; the file is left alone."""
 
 
 def _false_like(word: str) -> str:
@@ -30,52 +39,99 @@ def strategy_false(literal: str) -> str:
     return _TRUE_SUFFIX.sub(lambda m: "_" + _false_like(m.group(1)), literal)
 
 
-def new_value_token(value: cst.BaseExpression, fix: Fix) -> str:
-    """The one token that replaces the literal `value` under `fix`."""
+def _new_value(value: cst.BaseExpression, fix: Fix) -> cst.BaseExpression:
     if fix is Fix.STRATEGY_FALSE:
         assert isinstance(value, cst.SimpleString)
-        return strategy_false(value.value)
-    return "False"
-
-
-def _false_value(value: cst.BaseExpression, fix: Fix) -> cst.BaseExpression:
-    if fix is Fix.STRATEGY_FALSE:
-        assert isinstance(value, cst.SimpleString)
-        return value.with_changes(value=new_value_token(value, fix))
+        return value.with_changes(value=strategy_false(value.value))
     return cst.Name("False", lpar=value.lpar, rpar=value.rpar)
 
 
-class _Rewriter(cst.CSTTransformer):
-    def __init__(self, edits: Iterable[tuple[Edit, Fix]]) -> None:
+def _token(value: cst.BaseExpression, fix: Fix) -> str:
+    new = _new_value(value, fix)
+    return new.value if isinstance(new, (cst.Name, cst.SimpleString)) else ""
+
+
+Target = Union[cst.Arg, cst.DictElement, cst.Assign]
+
+
+class _Locator(cst.CSTVisitor):
+    """Finds the nodes the edits name, and the Call that owns each Arg."""
+
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(self, edits: Sequence[Edit]) -> None:
         super().__init__()
-        self.removals: dict[cst.Call, set[cst.CSTNode]] = {}
-        self.values: dict[cst.CSTNode, Fix] = {}
-        for edit, fix in edits:
-            if fix is Fix.REMOVE:
-                assert edit.call is not None
-                self.removals.setdefault(edit.call, set()).add(edit.target)
-            else:
-                self.values[edit.target] = fix
+        self.wanted = {(e.target, e.start): e for e in edits}
+        self.found: dict[Edit, Target] = {}
+        self.owner: dict[Edit, cst.Call] = {}
+        self.spans: dict[cst.CSTNode, Span] = {}
+        self.calls: list[cst.Call] = []
+
+    def _start(self, node: cst.CSTNode) -> tuple[int, int]:
+        pos = self.get_metadata(PositionProvider, node).start
+        return pos.line, pos.column
+
+    def _span(self, node: cst.CSTNode) -> Span:
+        r = self.get_metadata(PositionProvider, node)
+        return Span(r.start.line, r.start.column + 1, r.end.line, r.end.column + 1)
+
+    def _take(self, kind: str, node: Target, name: str | None) -> None:
+        edit = self.wanted.get((kind, self._start(node)))
+        if edit is not None and edit.name == name:
+            self.found[edit] = node
+            self.spans[node] = self._span(node)
+            self.spans[node.value] = self._span(node.value)
+            if kind == "arg" and self.calls:
+                self.owner[edit] = self.calls[-1]
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.append(node)
+
+    def leave_Call(self, original_node: cst.Call) -> None:
+        self.calls.pop()
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        self._take("arg", node, node.keyword.value if node.keyword else None)
+
+    def visit_DictElement(self, node: cst.DictElement) -> None:
+        key = node.key.evaluated_value if isinstance(node.key, cst.SimpleString) else None
+        self._take("element", node, key if isinstance(key, str) else None)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        target = node.targets[0].target if len(node.targets) == 1 else None
+        key = None
+        if isinstance(target, cst.Subscript) and len(target.slice) == 1:
+            index = target.slice[0].slice
+            if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+                value = index.value.evaluated_value
+                key = value if isinstance(value, str) else None
+        self._take("assign", node, key)
+
+
+class _Rewriter(cst.CSTTransformer):
+    def __init__(
+        self, removals: dict[cst.Call, set[cst.Arg]], values: dict[cst.CSTNode, Fix]
+    ) -> None:
+        super().__init__()
+        self.removals = removals
+        self.values = values
+
+    def _value(self, original: Target, updated: Target) -> Target:
+        fix = self.values.get(original)
+        return (
+            updated if fix is None else updated.with_changes(value=_new_value(updated.value, fix))
+        )
 
     def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
-        fix = self.values.get(original_node)
-        if fix is None:
-            return updated_node
-        return updated_node.with_changes(value=_false_value(updated_node.value, fix))
+        return self._value(original_node, updated_node)  # type: ignore[return-value]
 
     def leave_DictElement(
         self, original_node: cst.DictElement, updated_node: cst.DictElement
     ) -> cst.DictElement:
-        fix = self.values.get(original_node)
-        if fix is None:
-            return updated_node
-        return updated_node.with_changes(value=_false_value(updated_node.value, fix))
+        return self._value(original_node, updated_node)  # type: ignore[return-value]
 
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign:
-        fix = self.values.get(original_node)
-        if fix is None:
-            return updated_node
-        return updated_node.with_changes(value=_false_value(updated_node.value, fix))
+        return self._value(original_node, updated_node)  # type: ignore[return-value]
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
         targets = self.removals.get(original_node)
@@ -87,5 +143,29 @@ class _Rewriter(cst.CSTTransformer):
         return updated_node
 
 
-def rewrite(module: cst.Module, edits: Iterable[tuple[Edit, Fix]]) -> cst.Module:
-    return module.visit(_Rewriter(edits))
+def rewrite(text: str, edits: Sequence[tuple[Edit, Fix]]) -> tuple[str, list[tuple[Change, str]]]:
+    """The new text, and the changes it makes as the verifier needs them."""
+    wrapper = MetadataWrapper(cst.parse_module(text), unsafe_skip_copy=True)
+    locator = _Locator([edit for edit, _ in edits])
+    wrapper.visit(locator)
+    removals: dict[cst.Call, set[cst.Arg]] = {}
+    values: dict[cst.CSTNode, Fix] = {}
+    changes: list[tuple[Change, str]] = []
+    for edit, fix in edits:
+        node = locator.found.get(edit)
+        if node is None:
+            raise RewriteError(
+                f"cannot find `{edit.name}` at line {edit.start[0]} in the syntax tree"
+            )
+        if fix is Fix.REMOVE:
+            owner = locator.owner.get(edit)
+            if owner is None or not isinstance(node, cst.Arg):
+                raise RewriteError(f"`{edit.name}` at line {edit.start[0]} is not a call argument")
+            removals.setdefault(owner, set()).add(node)
+            token = ""
+        else:
+            values[node] = fix
+            token = _token(node.value, fix)
+        changes.append((Change(fix, locator.spans[node], locator.spans[node.value]), token))
+    new = wrapper.module.visit(_Rewriter(removals, values))
+    return new.code, changes

@@ -7,12 +7,11 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-
-import libcst as cst
 
 from codemod.apis import KEYWORD, Api, is_torch_ddp
 from codemod.model import Fix, Kind
@@ -33,7 +32,7 @@ class _ClassDef:
     module: str
     name: str
     bases: frozenset[str | None]
-    init_default: str | None  # source of __init__'s find_unused_parameters default; "" = required
+    init_default: str | None  # __init__'s find_unused_parameters default as source; "" = required
 
 
 class Subclasses:
@@ -84,7 +83,14 @@ def discover(files: Iterable[tuple[Path, str, bytes]]) -> Subclasses:
     defs: list[_ClassDef] = []
     while True:
         pattern = candidate_pattern(names)
-        batch = [f for f in pending if f[0] not in parsed and pattern.search(f[2])]
+        needles = [n.encode() for n in names]
+        batch = [
+            f
+            for f in pending
+            if f[0] not in parsed
+            and any(n in f[2] for n in needles)  # cheap substring test before the regex
+            and pattern.search(f[2])
+        ]
         if not batch:
             break
         for path, module, data in batch:
@@ -131,32 +137,34 @@ def _resolve(defs: list[_ClassDef]) -> list[Subclass]:
 
 def _class_defs(data: bytes, module: str, path: Path) -> list[_ClassDef]:
     try:
-        tree = cst.parse_module(data)
-    except Exception:  # a broken file defines nothing we can use; it is reported elsewhere
-        return []
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []  # a broken file defines nothing we can use; it is reported elsewhere
     table = NameTable(tree, module, path.name == "__init__.py")
     out: list[_ClassDef] = []
     for node, scope in table.scopes.items():
-        if not isinstance(node, cst.ClassDef) or scope.parent is None:
+        if not isinstance(node, ast.ClassDef) or scope.parent is None:
             continue
         bases = frozenset(
             candidate
             for base in node.bases
-            if base.keyword is None and base.star == ""
-            for candidate in table.resolve(base.value, scope.parent)
+            if not isinstance(base, ast.Starred)
+            for candidate in table.resolve(base, scope.parent)
         )
         out.append(_ClassDef(module, scope.qualname, bases, _init_default(node)))
     return out
 
 
-def _init_default(node: cst.ClassDef) -> str | None:
+def _init_default(node: ast.ClassDef) -> str | None:
     """How the class's own __init__ declares find_unused_parameters, if it does."""
-    for statement in node.body.body:
-        if isinstance(statement, cst.FunctionDef) and statement.name.value == "__init__":
-            params = statement.params
-            for param in (*params.posonly_params, *params.params, *params.kwonly_params):
-                if param.name.value == KEYWORD:
-                    if param.default is None:
-                        return ""
-                    return cst.Module([]).code_for_node(param.default)
+    for statement in node.body:
+        if isinstance(statement, ast.FunctionDef) and statement.name == "__init__":
+            args = statement.args
+            positional = [*args.posonlyargs, *args.args]
+            defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
+            defaults += args.defaults
+            pairs = [*zip(positional, defaults), *zip(args.kwonlyargs, args.kw_defaults)]
+            for arg, default in pairs:
+                if arg.arg == KEYWORD:
+                    return "" if default is None else ast.unparse(default)
     return None

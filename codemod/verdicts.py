@@ -10,8 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from codemod.allowlist import Allowlist, Selector
-from codemod.model import Kind, Site, Verdict
-from codemod.pairing import Coverage, State
+from codemod.model import Coverage, Kind, Site, State, Verdict
 
 
 def _with(site: Site, verdict: Verdict, reason: str, coverage: Coverage | None = None) -> Site:
@@ -22,7 +21,7 @@ def _with(site: Site, verdict: Verdict, reason: str, coverage: Coverage | None =
         verdict=verdict,
         reason=reason,
         unused=tuple(sorted(coverage.unused.items())),
-        evidence=tuple(run.as_json() for run in coverage.runs),
+        evidence=coverage.runs,
     )
 
 

@@ -277,22 +277,25 @@ def test_module_entry_point_and_version(tmp_path: Path):
     assert result.stdout.decode().startswith("ddp-codemod, version ")
 
 
-def test_static_side_never_imports_torch_and_fast_path_skips_libcst(tmp_path: Path):
-    write(tmp_path, "a.py", "import torch\nx = 1\n")
+def _imported(cwd: Path, *args: str) -> str:
+    """Which of torch / libcst a CLI call imported, and its exit code."""
     probe = (
         "import sys; from codemod.cli import main\n"
-        "try:\n    main(['scan', '.'])\nexcept SystemExit as e:\n    code = e.code\n"
+        f"try:\n    main({list(args)!r})\nexcept SystemExit as e:\n    code = e.code\n"
         "print(sorted(m for m in ('torch', 'libcst') if m in sys.modules), code)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True
-    )
-    assert out.stdout.strip().endswith("[] 0")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_static_side_never_imports_torch_and_only_edits_import_libcst(tmp_path: Path):
+    write(tmp_path, "a.py", "import torch\nx = 1\n")
+    assert _imported(tmp_path, "scan", ".") == "[] 0"
+    assert _imported(tmp_path, "apply", ".") == "[] 0"
     write(tmp_path, "b.py", TRUE_SITE)
-    out = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True
-    )
-    assert out.stdout.strip().endswith("['libcst'] 0")
+    assert _imported(tmp_path, "scan", ".") == "[] 0"
+    assert _imported(tmp_path, "apply", ".", "--dry-run") == "[] 0"
+    assert _imported(tmp_path, "apply", ".", "--dry-run", "--allow", "b.py") == "['libcst'] 1"
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
