@@ -109,6 +109,12 @@ class Allowlist:
     def __init__(self, selectors: list[Selector]) -> None:
         self.selectors = selectors
 
+    def covers_file(self, file: Path) -> bool:
+        """A whole-file selector (no :LINE, no ::QUALNAME) names this file."""
+        return any(
+            s.line is None and s.qualname is None and s.matches_file(file) for s in self.selectors
+        )
+
     def covering(self, file: Path, spans: tuple[Span, ...], qualname: str) -> Selector | None:
         for selector in self.selectors:
             if selector.covers(file, spans, qualname):

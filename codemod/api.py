@@ -7,9 +7,9 @@ at least one file passes that filter.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +21,8 @@ from codemod.prefilter import may_hold_site
 
 if TYPE_CHECKING:
     from codemod.evidence import Instance
+    from codemod.model import Coverage
+    from codemod.process import ConfigFacts
     from codemod.subclasses import Subclasses
 
 
@@ -54,62 +56,116 @@ class RunResult:
 
 @dataclass
 class _Project:
-    """One target repo: its root, config, excludes and (lazily) its DDP subclasses."""
+    """One target repo: its root, config, excludes, and project-wide facts (built lazily,
+    only when some file may hold a site): DDP subclasses, evidence, the config graph."""
 
     config: project.ProjectConfig
     excludes: discover.Ignore
     walked: list[Path] | None = None  # the project's files, when a PATH was its root
+    _files: list[tuple[Path, str, bytes]] | None = None
     _subclasses: Subclasses | None = None
-    _evidence: dict[str, list[Instance]] | None = None
+    _instances: list[Instance] | None = None
+    _evidence: dict[str, list[Instance]] = field(default_factory=dict)
+    _configs: ConfigFacts | None = None
 
     @property
     def root(self) -> Path:
         return self.config.root
 
+    def rel(self, file: Path) -> str:
+        return file.relative_to(self.root).as_posix()
+
     def selectors(self) -> list[Selector]:
         origin = self.config.pyproject.name if self.config.pyproject else "pyproject.toml"
         return [Selector.parse(s, origin, self.root) for s in self.config.allow]
 
+    def files(self, known: dict[Path, bytes]) -> list[tuple[Path, str, bytes]]:
+        """Every file of the project with its bytes, read once."""
+        if self._files is None:
+            walked = (
+                self.walked if self.walked is not None else discover.walk(self.root, self.excludes)
+            )
+            self._files = []
+            for file in walked:
+                data = known.get(file)
+                if data is None:
+                    try:
+                        data = file.read_bytes()
+                    except OSError:
+                        continue
+                self._files.append((file, self.rel(file), data))
+        return self._files
+
     def subclasses(self, known: dict[Path, bytes]) -> Subclasses:
         if self._subclasses is None:
             from codemod import subclasses
+            from codemod.names import module_name_for
 
-            self._subclasses = subclasses.discover(self._module_files(known))
+            python = [
+                (f, module_name_for(rel), d)
+                for f, rel, d in self.files(known)
+                if rel.endswith(".py")
+            ]
+            self._subclasses = subclasses.discover(python)
         return self._subclasses
 
     def evidence(self, extra: list[Path], result: RunResult) -> dict[str, list[Instance]]:
         """Trusted DDP instances from this repo's evidence, by the repo paths they name."""
-        if self._evidence is None:
+        if self._instances is None:
             from codemod import evidence, gitinfo
 
             sources = [self.root / project.EVIDENCE_DIR, *extra]
-            index: dict[str, list[Instance]] = {}
+            self._instances = []
             if any(True for _ in evidence.evidence_files(sources)):
                 repo = evidence.Repo(self.root, gitinfo.root_commit(self.root))
-                instances, problems = evidence.load(sources, repo)
+                self._instances, problems = evidence.load(sources, repo)
                 for file, message in problems:
                     result.errors.append(FileError(_display(file, self.root), message))
-                for inst in instances:
+                for inst in self._instances:
                     for path in inst.paths():
-                        index.setdefault(path, []).append(inst)
-            self._evidence = index
+                        self._evidence.setdefault(path, []).append(inst)
         return self._evidence
 
-    def _module_files(self, known: dict[Path, bytes]) -> Iterator[tuple[Path, str, bytes]]:
-        files = self.walked if self.walked is not None else discover.walk(self.root, self.excludes)
-        for file in files:
-            data = known.get(file)
-            if data is None:
-                try:
-                    data = file.read_bytes()
-                except OSError:
-                    continue
-            yield file, self.module_name(file), data
+    def configs(self, known: dict[Path, bytes]) -> ConfigFacts:
+        """The config inheritance graph, the keys each config sets, and what runs read."""
+        if self._configs is None:
+            self._configs = _config_facts(self, known)
+        return self._configs
 
-    def module_name(self, file: Path) -> str:
-        from codemod.names import module_name_for
 
-        return module_name_for(file.relative_to(self.root).as_posix())
+def _config_facts(proj: _Project, known: dict[Path, bytes]) -> ConfigFacts:
+    import hashlib
+
+    from codemod import config_files
+    from codemod.finder import FileContext, find_sites
+    from codemod.model import Kind
+    from codemod.pairing import file_coverage
+    from codemod.process import ConfigFacts
+    from codemod.subclasses import Subclasses
+
+    files = proj.files(known)
+    graph = config_files.build((rel, data) for _, rel, data in files)
+    keys: dict[str, frozenset[str]] = {}
+    for file, rel, data in files:
+        if graph.is_config(rel) and may_hold_site(data):
+            try:
+                tree = ast.parse(data)
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                continue
+            ctx = FileContext(file, rel, rel, "", False, is_config=True)
+            found = find_sites(tree, data.decode("utf-8", "replace"), ctx, Subclasses())
+            keys[rel] = frozenset(f.site.setting for f in found if f.site.kind is Kind.CONFIG_PY)
+    states: dict[str, Coverage] = {}
+    instances = proj._instances or []
+    read = {path for inst in instances for path in inst.process.files_read}
+    by_rel = {rel: data for _, rel, data in files}
+    for rel in sorted(read):
+        data = by_rel.get(rel)
+        sha = hashlib.sha256(data).hexdigest() if data is not None else None
+        cov = file_coverage(instances, rel, sha, proj.config.min_steps)
+        if cov is not None:
+            states[rel] = cov
+    return ConfigFacts(graph, keys, states)
 
 
 @dataclass(frozen=True)
@@ -205,27 +261,28 @@ def _process(
     matched: set[tuple[str, str]],
 ) -> None:
     from codemod.finder import FileContext
+    from codemod.names import module_name_for
     from codemod.process import Context, process
 
     extra = [_absolute(req.cwd / e) for e in req.evidence]
     for target, data in candidates:
         proj = target.project
         selectors = [*target.cli_selectors, *proj.selectors()]
+        evidence = proj.evidence(extra, result)
         ctx = Context(
             Allowlist(selectors),
             proj.subclasses(read),
             req.rewrite,
             req.style_false,
-            proj.evidence(extra, result),
+            evidence,
             proj.config.min_steps,
+            proj.root,
+            proj.configs(read),
         )
         src = target.source
+        rel = proj.rel(src.file)
         file_ctx = FileContext(
-            src.file,
-            src.rel,
-            src.file.relative_to(proj.root).as_posix(),
-            proj.module_name(src.file),
-            src.file.name == "__init__.py",
+            src.file, src.rel, rel, module_name_for(rel), src.file.name == "__init__.py"
         )
         outcome = process(file_ctx, data, ctx)
         by_text = {s.text: s for s in selectors}

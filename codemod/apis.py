@@ -14,6 +14,7 @@ from codemod.model import Fix, Kind
 KEYWORD = "find_unused_parameters"
 HF_KEYWORD = "ddp_find_unused_parameters"
 DICT_KEYS = frozenset({KEYWORD, HF_KEYWORD})
+YACS_KEY = re.compile(r"^FIND_UNUSED_PARAM(S|ETERS)?$")  # _C.FIND_UNUSED_PARAM = True
 
 TORCH_DDP = frozenset(
     {
@@ -26,6 +27,21 @@ TORCH_DDP = frozenset(
 STRATEGY_NAME = re.compile(
     r"^(ddp|ddp_spawn|ddp_fork|ddp_notebook)_find_unused_parameters_(true|false)$", re.IGNORECASE
 )
+
+
+_TRUE_SUFFIX = re.compile(r"_(true)(?=['\"]*$)", re.IGNORECASE)
+
+
+def false_like(word: str) -> str:
+    """`false` in the case style of `word`: true -> false, True -> False, TRUE -> FALSE."""
+    if word.isupper():
+        return "FALSE"
+    return "False" if word[:1].isupper() else "false"
+
+
+def strategy_false(literal: str) -> str:
+    """`"ddp_find_unused_parameters_true"` -> `"ddp_find_unused_parameters_false"`, case kept."""
+    return _TRUE_SUFFIX.sub(lambda m: "_" + false_like(m.group(1)), literal)
 
 
 @dataclass(frozen=True)

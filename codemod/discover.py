@@ -49,7 +49,7 @@ SKIP_DIRS = frozenset(
     }
 )
 
-PYTHON_SUFFIXES = (".py",)
+SUFFIXES = (".py", ".yaml", ".yml", ".sh", ".bash")  # code, configs, launch scripts
 
 
 @dataclass(frozen=True)
@@ -120,9 +120,7 @@ def gitignore_for(folder: Path) -> Ignore:
     return ignore
 
 
-def walk(
-    root: Path, excludes: Ignore, suffixes: tuple[str, ...] = PYTHON_SUFFIXES
-) -> Iterator[Path]:
+def walk(root: Path, excludes: Ignore, suffixes: tuple[str, ...] = SUFFIXES) -> Iterator[Path]:
     """Files under `root` with one of `suffixes`, in a stable order."""
     in_git = git_top(root) is not None
     start = gitignore_for(root) if in_git else Ignore()

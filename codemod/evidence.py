@@ -55,6 +55,7 @@ class Process:
     rank: int
     world_size: int
     finished: bool
+    files_read: dict[str, str] = field(default_factory=dict, compare=False)  # path -> sha256
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # probe timings etc.
 
 
@@ -175,6 +176,18 @@ def _instance(process: Process, data: Any) -> Instance:
     )
 
 
+def _files_read(data: Any) -> dict[str, str]:
+    """`[{"path": "configs/x.py", "sha256": "..."}]` -> {path: sha256}."""
+    if not isinstance(data, list):
+        raise EvidenceError("malformed evidence: 'files_read' has the wrong type")
+    out: dict[str, str] = {}
+    for item in data:
+        if not isinstance(item, dict):
+            raise EvidenceError("malformed evidence: 'files_read' has the wrong type")
+        out[_repo_path(_get(item, "path", str))] = _get(item, "sha256", str)
+    return out
+
+
 @dataclass(frozen=True)
 class Repo:
     """Who we are: evidence from a run in another repo never counts here."""
@@ -212,6 +225,7 @@ def parse(file: Path, data: bytes, repo: Repo) -> list[Instance]:
         rank=_get(doc, "rank", int),
         world_size=_get(doc, "world_size", int),
         finished=bool(doc.get("finished", False)),
+        files_read=_files_read(doc.get("files_read", [])),
         extra={k: v for k, v in doc.items() if k in ("probe",)},
     )
     return [_instance(process, item) for item in _get(doc, "instances", list)]

@@ -15,13 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codemod import kwargs_flow
-from codemod.apis import DICT_KEYS, HF_KEYWORD, KEYWORD, STRATEGY_NAME, Api, is_factory, known_api
-from codemod.model import Fix, Kind, Site, Span
+from codemod.apis import (
+    DICT_KEYS,
+    HF_KEYWORD,
+    KEYWORD,
+    STRATEGY_NAME,
+    YACS_KEY,
+    Api,
+    is_factory,
+    known_api,
+)
+from codemod.model import KEEP_COMMENT, Fix, Kind, Site, Span
 from codemod.names import NameTable, Scope, dotted_name
 from codemod.source import lines_of
 from codemod.subclasses import Subclasses
-
-KEEP_COMMENT = re.compile(r"#\s*ddp-codemod:\s*keep\b")
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class FileContext:
     project_rel: str  # POSIX, relative to the project root: how evidence names it
     module_name: str  # dotted, relative to the project root
     is_package: bool
+    is_config: bool = False  # an mmengine / detectron2 config: module-level settings are sites
 
 
 def find_sites(
@@ -204,7 +212,26 @@ class _Finder(ast.NodeVisitor):
             if key in DICT_KEYS:
                 edit = Edit("assign", self.pos.start(node), key)
                 self._kwargs_dict(node, target, node.value, key, edit)
+        elif target is not None and self.scope is self.table.root:
+            self._module_setting(node, target)
         self.generic_visit(node)
+
+    def _module_setting(self, node: ast.Assign, target: ast.expr) -> None:
+        """`find_unused_parameters = True` in a config, or a yacs default (`_C.X = True`)."""
+        dotted = dotted_name(target)
+        if dotted is None:
+            return
+        last = dotted.rsplit(".", 1)[-1]
+        edit = Edit("assign", self.pos.start(node), dotted)
+        if "." in dotted and YACS_KEY.match(last):
+            reason = (
+                "a yacs default: experiment YAML files and the command line can override it, "
+                "so the value a run uses is not here; report only"
+            )
+            self._add(node, target, Kind.CONFIG_PY, dotted, node.value, Fix.WRITE_FALSE, "",
+                      edit, report_only=reason)  # fmt: skip
+        elif self.ctx.is_config and last in DICT_KEYS:
+            self._add(node, target, Kind.CONFIG_PY, dotted, node.value, Fix.WRITE_FALSE, "", edit)
 
     def _kwargs_dict(
         self,
@@ -215,9 +242,49 @@ class _Finder(ast.NodeVisitor):
         edit: Edit,
         setting_end: ast.AST | None = None,
     ) -> None:
+        path = self._config_path(construct, name) if self.ctx.is_config else None
+        if path is not None:
+            self._add(construct, setting, Kind.CONFIG_PY, path, value, Fix.WRITE_FALSE, "",
+                      edit, setting_end=setting_end)  # fmt: skip
+            return
         feeds, note = kwargs_flow.consumer(self, construct)
         self._add(construct, setting, Kind.KWARGS_DICT, name, value, Fix.WRITE_FALSE, "dict",
                   edit, feeds=feeds, note=note, setting_end=setting_end)  # fmt: skip
+
+    def _config_path(self, construct: ast.AST, name: str) -> str | None:
+        """`train.ddp.find_unused_parameters` for a key nested in module-level config dicts."""
+        if self.scope is not self.table.root:
+            return None
+        parts = [name]
+        child = construct
+        index = max(i for i, node in enumerate(self.parents) if node is construct)
+        if isinstance(construct, ast.Assign):  # kw["find_unused_parameters"] = True
+            base = dotted_name(construct.targets[0].value)  # type: ignore[attr-defined]
+            return f"{base}.{name}" if base else None
+        for parent in reversed(self.parents[:index]):
+            if isinstance(parent, ast.keyword):
+                if parent.arg is None:
+                    return None
+                parts.append(parent.arg)
+            elif isinstance(parent, ast.Dict):
+                keys = [k for k, v in zip(parent.keys, parent.values) if v is child]
+                key = _string(keys[0]) if keys else None
+                if key is None:
+                    return None
+                parts.append(key)
+            elif isinstance(parent, ast.Call):
+                if self.table.resolve(parent.func, self.scope) != {"dict"}:
+                    return None
+            elif isinstance(parent, ast.Assign):
+                target = dotted_name(parent.targets[0]) if len(parent.targets) == 1 else None
+                if target is None:
+                    return None
+                parts.append(target)
+                return ".".join(reversed(parts))
+            else:
+                return None
+            child = parent
+        return None
 
     def _add(
         self,
@@ -233,6 +300,7 @@ class _Finder(ast.NodeVisitor):
         feeds: Span | None = None,
         note: str = "",
         setting_end: ast.AST | None = None,
+        report_only: str = "",
     ) -> None:
         span = self.span_of(construct)
         site = Site(
@@ -252,6 +320,7 @@ class _Finder(ast.NodeVisitor):
             ),
             feeds=feeds,
             note=note,
+            report_only=report_only,
         )
         self.found.append(Found(site, edit))
 

@@ -7,8 +7,11 @@ report) share one vocabulary and nothing else.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+KEEP_COMMENT = re.compile(r"#\s*ddp-codemod:\s*keep\b")
 
 
 class Kind(str, enum.Enum):
@@ -20,6 +23,9 @@ class Kind(str, enum.Enum):
     HF_TRAINER = "hf-trainer"
     DETECTRON2 = "detectron2"
     KWARGS_DICT = "kwargs-dict"
+    CONFIG_PY = "config-py"
+    YAML = "yaml"
+    SHELL = "shell"
 
 
 class Verdict(str, enum.Enum):
@@ -77,6 +83,7 @@ class Site:
     keep: bool = False  # a "# ddp-codemod: keep" comment on the site's lines
     feeds: Span | None = None  # kwargs-dict only: the one DDP call it provably feeds
     note: str = ""  # why a kwargs-dict cannot be rewritten, when it cannot
+    report_only: str = ""  # why this spelling is never rewritten (yacs, CLI flags, "true")
     verdict: Verdict = Verdict.UNKNOWN
     reason: str = ""
     unused: tuple[tuple[str, int], ...] = ()  # unsafe: parameter -> iterations without gradient
@@ -113,6 +120,7 @@ class State(str, enum.Enum):
     STALE = "stale"
     THIN = "thin"  # fresh evidence that proves too little
     AMBIGUOUS = "ambiguous"
+    BLOCKED = "blocked"  # a base config whose inheritors are not all covered
 
 
 @dataclass(frozen=True)

@@ -196,3 +196,74 @@ def _judge(instances: list[Instance], min_steps: int) -> Coverage:
                 runs,
             )
     return Coverage(State.THIN, "evidence too thin: " + "; ".join(problems), {}, runs)
+
+
+def file_coverage(
+    instances: Iterable[Instance], rel: str, current_sha: str | None, min_steps: int
+) -> Coverage | None:
+    """What runs that read config file `rel` prove about its True settings.
+
+    A run counts when one of its processes read the file and every DDP instance of the
+    run was built with find_unused_parameters=True; its hash of the file tells fresh
+    from stale.
+    """
+    by_run: dict[str, list[Instance]] = defaultdict(list)
+    for inst in instances:
+        by_run[inst.process.run_id].append(inst)
+    fresh: list[Instance] = []
+    stale: list[Instance] = []
+    for group in by_run.values():
+        hashes = {i.process.files_read[rel] for i in group if rel in i.process.files_read}
+        if not hashes or not all(i.find_unused_parameters for i in group):
+            continue
+        (fresh if current_sha in hashes else stale).extend(group)
+    if fresh:
+        return _judge(fresh, min_steps)
+    if stale:
+        runs = _summaries(stale)
+        return Coverage(
+            State.STALE,
+            f"the file changed since `{runs[0].command}` read it; trace again",
+            {},
+            runs,
+        )
+    return None
+
+
+def inherited_coverage(
+    own: Coverage | None, heirs: dict[str, Coverage | None], allowed: set[str]
+) -> Coverage | None:
+    """A base config's site: its own coverage, unless a config inheriting it blocks it.
+
+    `heirs` maps each config that inherits the setting to its evidence; `allowed` holds
+    those an allowlist entry covers.
+    """
+    unused = dict(own.unused) if own else {}
+    blocked: list[str] = []
+    for rel, cov in sorted(heirs.items()):
+        if cov is not None and cov.state is State.UNSAFE:
+            for name, count in cov.unused.items():
+                unused[name] = max(unused.get(name, 0), count)
+        elif not ((cov is not None and cov.state is State.SAFE) or rel in allowed):
+            blocked.append(
+                rel + (" (changed since traced)" if cov and cov.state is State.STALE else "")
+            )
+    if own is not None and own.state in (State.UNSAFE, State.STALE):
+        return own
+    if unused:
+        names = ", ".join(f"{n} ({c})" for n, c in sorted(unused.items())[:5])
+        return Coverage(
+            State.UNSAFE,
+            f"a config inheriting this setting left parameters without a gradient: {names}",
+            unused,
+            own.runs if own else (),
+        )
+    if blocked:
+        return Coverage(
+            State.BLOCKED,
+            f"inherited by {', '.join(blocked)}, which no evidence or allowlist entry covers; "
+            "rewriting this base would change them too",
+            {},
+            own.runs if own else (),
+        )
+    return own

@@ -1,7 +1,9 @@
-"""One Python file, start to finish: decode, parse, find, decide, rewrite, verify.
+"""One file, start to finish: decode, find, decide, rewrite, verify.
 
-A pure function of the file's bytes and the run's context, so files can be processed in
-any order or in parallel; every problem becomes a FileError, never an exception.
+A pure function of the file's bytes and the run's (picklable) context, so files can be
+processed in any order or in parallel; every problem becomes a FileError, never an
+exception. Python, YAML and shell files differ in how sites are found and edited; the
+verdicts are decided the same way for all.
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from codemod import shell_sites
 from codemod.allowlist import Allowlist
+from codemod.config_files import ConfigGraph, in_config_dir
 from codemod.evidence import Instance
-from codemod.finder import FileContext, Found, find_sites
-from codemod.model import Coverage, FileError, FileOutcome, Fix
+from codemod.finder import FileContext, find_sites
+from codemod.model import Coverage, FileError, FileOutcome, Fix, Kind, Site
 from codemod.project import DEFAULT_MIN_STEPS
-from codemod.source import SourceError, decode, lines_of, round_trips
+from codemod.source import SourceError, SourceText, decode, lines_of, round_trips
 from codemod.subclasses import Subclasses
 from codemod.verdicts import decide
 from codemod.verify import check
@@ -25,6 +31,18 @@ from codemod.verify import check
 _PY2_HINTS = re.compile(
     r"^\s*(print\s+[^\s(=]|exec\s+['\"]|raise\s+\w+\s*,)|except\s+[\w.]+\s*,\s*\w+\s*:|`|<>"
 )
+YAML_SUFFIXES = (".yaml", ".yml")
+SHELL_SUFFIXES = (".sh", ".bash")
+CONFIG_KINDS = frozenset({Kind.CONFIG_PY, Kind.YAML})
+
+
+@dataclass(frozen=True)
+class ConfigFacts:
+    """Project-wide facts config sites need: who inherits whom, and what runs read."""
+
+    graph: ConfigGraph = field(default_factory=ConfigGraph)
+    keys: Mapping[str, frozenset[str]] = field(default_factory=dict)  # settings each config sets
+    states: Mapping[str, Coverage] = field(default_factory=dict)  # evidence per read file
 
 
 @dataclass(frozen=True)
@@ -37,6 +55,8 @@ class Context:
     style_false: bool  # --style false: write False instead of removing
     evidence: Mapping[str, list[Instance]] = field(default_factory=dict)  # by repo path
     min_steps: int = DEFAULT_MIN_STEPS
+    root: Path = Path("/")  # the project root: config paths are relative to it
+    configs: ConfigFacts = field(default_factory=ConfigFacts)
 
 
 def _syntax_error(exc: SyntaxError, text: str) -> str:
@@ -47,61 +67,158 @@ def _syntax_error(exc: SyntaxError, text: str) -> str:
     return f"syntax error at line {line}, column {column}: {exc.msg}{hint}"
 
 
+class _Failed(Exception):
+    """One line about why this file stops here."""
+
+
 def process(file: FileContext, data: bytes, ctx: Context) -> FileOutcome:
     outcome = FileOutcome()
-
-    def fail(message: str) -> FileOutcome:
-        outcome.errors.append(FileError(file.rel, message))
-        return outcome
-
     try:
         source = decode(data)
+        if file.file.name.endswith(YAML_SUFFIXES):
+            _yaml(file, data, source, ctx, outcome)
+        elif file.file.name.endswith(SHELL_SUFFIXES):
+            sites = shell_sites.find(source.text, file.file, file.rel)
+            _decide(file, [(s, None) for s in sites], {}, ctx, outcome)
+        else:
+            _python(file, data, source, ctx, outcome)
     except SourceError as exc:
-        return fail(str(exc))
-    try:
-        tree = ast.parse(source.text)
-    except SyntaxError as exc:
-        return fail(_syntax_error(exc, source.text))
-    except (ValueError, RecursionError, MemoryError) as exc:
-        return fail(f"cannot parse: {exc}")
-    found = find_sites(tree, source.text, file, ctx.subclasses)
+        outcome.errors.append(FileError(file.rel, str(exc)))
+    except _Failed as exc:
+        outcome.errors.append(FileError(file.rel, str(exc)))
+    return outcome
 
-    instances = ctx.evidence.get(file.project_rel, [])
-    lines = lines_of(source.text)
-    coverage: dict[int, Coverage] = {}
-    if instances:
-        from codemod.pairing import cover  # hashing: only when there is evidence
 
-        coverage = cover([f.site for f in found], file.project_rel, lines, instances, ctx.min_steps)
-    chosen: list[Found] = []
-    for index, item in enumerate(found):
-        site, selector = decide(item.site, ctx.allowlist, coverage.get(index))
+def _decide(
+    file: FileContext,
+    found: list[tuple[Site, Any]],
+    coverage: dict[int, Coverage],
+    ctx: Context,
+    outcome: FileOutcome,
+) -> list[tuple[Site, Any]]:
+    """Verdicts for every site; returns the rewritable ones with their edits."""
+    chosen: list[tuple[Site, Any]] = []
+    for index, (site, edit) in enumerate(found):
+        cov = coverage.get(index)
+        if site.kind in CONFIG_KINDS and site.literal is True:
+            cov = _config_coverage(site, file.project_rel, ctx)
+        site, selector = decide(site, ctx.allowlist, cov)
         if ctx.style_false and site.fix is Fix.REMOVE:
             site = dataclasses.replace(site, fix=Fix.WRITE_FALSE)
         if selector is not None:
             outcome.matched_selectors.add(selector.text)
-        if site.rewritable:
-            chosen.append(Found(site, item.edit))
+        if site.rewritable and edit is not None:
+            chosen.append((site, edit))
         outcome.sites.append(site)
+    return chosen
 
-    if not (ctx.rewrite and chosen):
-        return outcome
-    if not round_trips(source, data):
-        return fail("not rewritten: its bytes do not survive decoding and encoding unchanged")
-    from codemod.rewrite import RewriteError, rewrite  # libcst: only for files that change
 
-    try:
-        new_text, changes = rewrite(source.text, [(f.edit, f.site.fix) for f in chosen])
-    except RewriteError as exc:
-        return fail(f"not rewritten: {exc} (a bug in ddp-codemod; please report it)")
-    except Exception as exc:  # libcst cannot parse what ast could: newer syntax
-        return fail(f"not rewritten: libcst cannot parse this file ({type(exc).__name__})")
-    problem = check(source.text, new_text, changes)
-    if problem is not None:
-        return fail(f"not rewritten: {problem} (a bug in ddp-codemod; please report it)")
-    outcome.old, outcome.new = data, source.encode(new_text)
-    done = {id(f.site) for f in chosen}
+def _config_coverage(site: Site, rel: str, ctx: Context) -> Coverage | None:
+    from codemod.pairing import inherited_coverage
+
+    facts = ctx.configs
+    heirs: dict[str, Coverage | None] = {}
+    if site.kind is Kind.CONFIG_PY and facts.graph.is_config(rel):
+        for heir in facts.graph.inheritors(
+            rel, site.setting, lambda r: facts.keys.get(r, frozenset())
+        ):
+            heirs[heir] = facts.states.get(heir)
+    allowed = {h for h in heirs if ctx.allowlist.covers_file(ctx.root / h)}
+    return inherited_coverage(facts.states.get(rel), heirs, allowed)
+
+
+def is_config(rel: str, tree: ast.Module, graph: ConfigGraph) -> bool:
+    """In the inheritance graph, or under configs/ with no function or class of its own."""
+    if graph.is_config(rel):
+        return True
+    return in_config_dir(rel) and not any(
+        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        for node in tree.body
+    )
+
+
+def _mark_changed(
+    outcome: FileOutcome, chosen: list[tuple[Site, Any]], old: bytes, new: bytes
+) -> None:
+    done = {id(site) for site, _ in chosen}
     outcome.sites = [
         dataclasses.replace(s, changed=True) if id(s) in done else s for s in outcome.sites
     ]
-    return outcome
+    outcome.old, outcome.new = old, new
+
+
+def _python(
+    file: FileContext, data: bytes, source: SourceText, ctx: Context, outcome: FileOutcome
+) -> None:
+    try:
+        tree = ast.parse(source.text)
+    except SyntaxError as exc:
+        raise _Failed(_syntax_error(exc, source.text)) from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise _Failed(f"cannot parse: {exc}") from None
+    if not file.is_config and is_config(file.project_rel, tree, ctx.configs.graph):
+        file = dataclasses.replace(file, is_config=True)
+    found = find_sites(tree, source.text, file, ctx.subclasses)
+    coverage: dict[int, Coverage] = {}
+    instances = ctx.evidence.get(file.project_rel, [])
+    if instances:
+        from codemod.pairing import cover  # hashing: only when there is evidence
+
+        sites = [f.site for f in found]
+        coverage = cover(sites, file.project_rel, lines_of(source.text), instances, ctx.min_steps)
+    chosen = _decide(file, [(f.site, f.edit) for f in found], coverage, ctx, outcome)
+    if not (ctx.rewrite and chosen):
+        return
+    if not round_trips(source, data):
+        raise _Failed("not rewritten: its bytes do not survive decoding and encoding unchanged")
+    from codemod.rewrite import RewriteError, rewrite  # libcst: only for files that change
+
+    try:
+        new_text, changes = rewrite(source.text, [(edit, site.fix) for site, edit in chosen])
+    except RewriteError as exc:
+        raise _Failed(f"not rewritten: {exc} (a bug in ddp-codemod; please report it)") from None
+    except Exception as exc:  # libcst cannot parse what ast could: newer syntax
+        raise _Failed(
+            f"not rewritten: libcst cannot parse this file ({type(exc).__name__})"
+        ) from None
+    problem = check(source.text, new_text, changes)
+    if problem is not None:
+        raise _Failed(f"not rewritten: {problem} (a bug in ddp-codemod; please report it)")
+    _mark_changed(outcome, chosen, data, source.encode(new_text))
+
+
+def _yaml(
+    file: FileContext, data: bytes, source: SourceText, ctx: Context, outcome: FileOutcome
+) -> None:
+    from codemod import yaml_sites
+
+    try:
+        found = yaml_sites.find(source.text, file.file, file.rel)
+    except yaml_sites.YamlError as exc:
+        raise _Failed(str(exc)) from None
+    chosen = _decide(file, list(found), {}, ctx, outcome)
+    if not (ctx.rewrite and chosen):
+        return
+    if not round_trips(source, data):
+        raise _Failed("not rewritten: its bytes do not survive decoding and encoding unchanged")
+    new_text = yaml_sites.rewrite(source.text, [(edit, site.fix) for site, edit in chosen])
+    problem = _yaml_problem(found, yaml_sites.find(new_text, file.file, file.rel), chosen)
+    if problem is not None:
+        raise _Failed(f"not rewritten: {problem} (a bug in ddp-codemod; please report it)")
+    _mark_changed(outcome, chosen, data, source.encode(new_text))
+
+
+def _yaml_problem(
+    before: list[tuple[Site, Any]], after: list[tuple[Site, Any]], chosen: list[tuple[Site, Any]]
+) -> str | None:
+    """The rewritten YAML must hold the same settings, the chosen ones now false."""
+    changed = {(s.setting, s.span.line) for s, _ in chosen}
+    if [(s.setting, s.span.line) for s, _ in before] != [
+        (s.setting, s.span.line) for s, _ in after
+    ]:
+        return "the rewritten YAML no longer has the same settings"
+    for (old, _), (new, _) in zip(before, after):
+        expected = False if (old.setting, old.span.line) in changed else old.literal
+        if new.literal is not expected:
+            return f"`{old.setting}` did not come out as expected"
+    return None

@@ -61,8 +61,9 @@ def as_json(sites: list[Site], errors: list[FileError], with_changed: bool) -> s
 
 def site_line(site: Site) -> str:
     value = _SPACE.sub(" ", site.value)
+    setting = f"{site.setting}={value}" if value else site.setting
     where = f"{site.path}:{site.setting_span.line}:{site.setting_span.col}"
-    return f"{where}: {site.verdict.value}: {site.kind.value} {site.setting}={value}: {site.reason}"
+    return f"{where}: {site.verdict.value}: {site.kind.value} {setting}: {site.reason}"
 
 
 def error_line(error: FileError) -> str:

@@ -7,36 +7,22 @@ libcst's exact round trip.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Union
 
 import libcst as cst
+from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from codemod.apis import strategy_false
 from codemod.finder import Edit
 from codemod.model import Fix, Span
 from codemod.remove_arg import without_arg
 from codemod.verify import Change
 
-_TRUE_SUFFIX = re.compile(r"_(true)(?=['\"]+$)", re.IGNORECASE)
-
 
 class RewriteError(Exception):
     """The edit could not be mapped onto the libcst tree; the file is left alone."""
-
-
-def _false_like(word: str) -> str:
-    if word.isupper():
-        return "FALSE"
-    if word[0].isupper():
-        return "False"
-    return "false"
-
-
-def strategy_false(literal: str) -> str:
-    """`"ddp_find_unused_parameters_true"` -> `"ddp_find_unused_parameters_false"`, case kept."""
-    return _TRUE_SUFFIX.sub(lambda m: "_" + _false_like(m.group(1)), literal)
 
 
 def _new_value(value: cst.BaseExpression, fix: Fix) -> cst.BaseExpression:
@@ -105,6 +91,8 @@ class _Locator(cst.CSTVisitor):
             if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
                 value = index.value.evaluated_value
                 key = value if isinstance(value, str) else None
+        elif target is not None:
+            key = get_full_name_for_node(target)  # `find_unused_parameters`, `train.ddp.x`
         self._take("assign", node, key)
 
 

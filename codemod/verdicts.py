@@ -29,6 +29,8 @@ def decide(
     site: Site, allowlist: Allowlist, coverage: Coverage | None = None
 ) -> tuple[Site, Selector | None]:
     """The site with its verdict and reason, and the selector that covered it, if any."""
+    if site.report_only:
+        return _with(site, Verdict.DYNAMIC, site.report_only, coverage), None
     if site.literal is None:
         reason = (
             f"the value `{site.value}` is not a literal True or False, "
@@ -52,6 +54,8 @@ def decide(
             return _with(site, Verdict.STALE, coverage.reason, coverage), selector
         if coverage.state is State.SAFE:
             return _with(site, Verdict.SAFE, coverage.reason, coverage), selector
+        if coverage.state is State.BLOCKED:  # the allowlist on a base does not cover its heirs
+            return _with(site, Verdict.UNKNOWN, coverage.reason, coverage), selector
     if selector is not None:
         reason = f"allowlisted by `{selector.text}` ({selector.origin})"
         return _with(site, Verdict.ALLOWED, reason, coverage), selector

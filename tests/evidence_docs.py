@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -72,8 +73,16 @@ def write_run(
     kind: str = "trace",
     out: Path | None = None,
     root: str | None = None,
+    files_read: tuple[str, ...] = (),
 ) -> list[Path]:
-    """One evidence file per rank; `per_rank[r]` is rank r's instances."""
+    """One evidence file per rank; `per_rank[r]` is rank r's instances.
+
+    `files_read` are repo paths every rank read, hashed as they are now.
+    """
+    read = [
+        {"path": rel, "sha256": hashlib.sha256((repo / rel).read_bytes()).hexdigest()}
+        for rel in files_read
+    ]
     out = out or repo / ".ddp-codemod"
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -99,7 +108,7 @@ def write_run(
             "updated": "2026-11-28T00:00:01Z",
             "finished": True,
             "steps_limit": None,
-            "files_read": [],
+            "files_read": read,
             "errors": [],
             "instances": instances,
         }

@@ -1,0 +1,112 @@
+"""Python config files and their inheritance graph (mmengine `_base_`, detectron2 LazyConfig).
+
+A setting in a base config reaches every config that inherits it without overriding it,
+so a base may only be rewritten when all of those are covered too. The graph is read from
+bytes with regular expressions (a project can hold thousands of configs); only configs
+that mention the setting are parsed, to learn which keys they override.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+_BASE = re.compile(rb"^_base_\s*=\s*(\[[^\]]*\]|\([^)]*\)|'[^'\n]*'|\"[^\"\n]*\")", re.M)
+_STRING = re.compile(rb"'([^'\n]*)'|\"([^\"\n]*)\"")
+_RELATIVE_IMPORT = re.compile(rb"^\s*from\s+(\.+)([\w.]*)\s+import\b", re.M)
+# `_base_` / `read_base`, LazyCall / LazyConfig, detectron2.config: three scans, not five
+_MARKERS = (b"_base", b"LazyC", b"detectron2.config")
+CONFIG_DIRS = frozenset({"configs", "config", "cfg", "cfgs"})
+
+
+def in_config_dir(rel: str) -> bool:
+    return any(part in CONFIG_DIRS for part in rel.split("/")[:-1])
+
+
+def has_config_markers(data: bytes) -> bool:
+    """Config by content: `_base_`, mmengine's read_base, detectron2's LazyConfig."""
+    return any(marker in data for marker in _MARKERS)
+
+
+def _join(rel: str, ref: str) -> str | None:
+    """A base reference resolved against the config's folder; None outside the tree."""
+    if "::" in ref or not ref:  # `mmdet::faster_rcnn/...`: a package's own config
+        return None
+    path = posixpath.normpath(posixpath.join(posixpath.dirname(rel), ref))
+    return None if path.startswith("../") or path == ".." else path
+
+
+def bases_of(rel: str, data: bytes, markers: bool | None = None) -> list[str]:
+    """Configs `rel` inherits: `_base_` strings and relative imports between configs."""
+    if markers is None:
+        markers = has_config_markers(data)
+    out: list[str] = []
+    for match in _BASE.finditer(data) if markers else ():
+        for string in _STRING.finditer(match.group(1)):
+            ref = (string.group(1) or string.group(2) or b"").decode("utf-8", "replace")
+            path = _join(rel, ref)
+            if path is not None:
+                out.append(path)
+    if markers or in_config_dir(rel):
+        package = posixpath.dirname(rel)
+        for match in _RELATIVE_IMPORT.finditer(data):
+            up = len(match.group(1)) - 1
+            module = match.group(2).decode("ascii", "replace").replace(".", "/")
+            folder = package
+            for _ in range(up):
+                folder = posixpath.dirname(folder)
+            target = posixpath.normpath(posixpath.join(folder, module) + ".py") if module else None
+            if target and not target.startswith("../"):
+                out.append(target)
+    return out
+
+
+@dataclass
+class ConfigGraph:
+    """Who inherits whom, over every config in a project."""
+
+    bases: dict[str, list[str]] = field(default_factory=dict)
+    children: dict[str, list[str]] = field(default_factory=dict)
+    configs: set[str] = field(default_factory=set)  # files that are configs
+
+    def add(self, rel: str, bases: list[str]) -> None:
+        self.configs.add(rel)
+        self.bases[rel] = bases
+        for base in bases:
+            self.children.setdefault(base, []).append(rel)
+            self.configs.add(base)
+
+    def is_config(self, rel: str) -> bool:
+        return rel in self.configs
+
+    def inheritors(self, rel: str, key: str, sets: Callable[[str], frozenset[str]]) -> list[str]:
+        """Configs that get `key` from `rel`: descendants, minus those that set it themselves
+        (and everything below them, which gets their value instead)."""
+        out: list[str] = []
+        seen = {rel}
+        stack = list(reversed(self.children.get(rel, [])))
+        while stack:
+            child = stack.pop()
+            if child in seen:
+                continue
+            seen.add(child)
+            if key in sets(child):
+                continue
+            out.append(child)
+            stack.extend(reversed(self.children.get(child, [])))
+        return sorted(out)
+
+
+def build(files: Iterable[tuple[str, bytes]]) -> ConfigGraph:
+    """The graph of every config among (project-relative path, bytes)."""
+    graph = ConfigGraph()
+    for rel, data in files:
+        if not rel.endswith(".py"):
+            continue
+        markers = has_config_markers(data)
+        bases = bases_of(rel, data, markers)
+        if bases or markers:
+            graph.add(rel, bases)
+    return graph

@@ -1,0 +1,54 @@
+"""Command-line flags in shell scripts: reported, never rewritten.
+
+`--find_unused_parameters`, `--ddp_find_unused_parameters True` or mmengine's
+`--cfg-options find_unused_parameters=True` mean whatever the script that parses them
+makes of them, so the report points at them and leaves them alone.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from codemod.model import Fix, Kind, Site, Span
+
+_TOKEN = re.compile(r"[^\s'\"]*find[_-]unused[_-]param[^\s'\"]*", re.IGNORECASE)
+_NEXT = re.compile(r"\s+([^\s\\-][^\s\\]*)")
+_COMMENT = re.compile(r"(^|\s)#")
+REASON = (
+    "a command-line flag means what the script that parses it makes of it; report only, "
+    "edit it by hand if evidence shows the setting is safe to turn off"
+)
+
+
+def find(text: str, file: Path, rel: str) -> list[Site]:
+    sites: list[Site] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        comment = _COMMENT.search(line)
+        code = line[: comment.start()] if comment else line
+        for match in _TOKEN.finditer(code):
+            token = match.group(0)
+            setting, equals, value = token.partition("=")
+            end = match.end()
+            if not equals:
+                following = _NEXT.match(code, end)
+                if following and following.group(1).lower() in ("true", "false", "1", "0"):
+                    value, end = following.group(1), following.end()
+            span = Span(number, match.start() + 1, number, end + 1)
+            sites.append(
+                Site(
+                    path=rel,
+                    file=file,
+                    span=span,
+                    setting_span=span,
+                    kind=Kind.SHELL,
+                    setting=setting,
+                    value=value,
+                    literal=None,
+                    fix=Fix.WRITE_FALSE,
+                    qualname="<module>",
+                    callee="",
+                    report_only=REASON,
+                )
+            )
+    return sites
