@@ -18,6 +18,7 @@ from codemod import discover, project
 from codemod.allowlist import Allowlist, Selector
 from codemod.model import FileError, Site
 from codemod.prefilter import may_hold_site
+from codemod.report import unmatched_selector
 
 if TYPE_CHECKING:
     from codemod.evidence import Instance
@@ -262,7 +263,7 @@ def _warn_unmatched(
     """Say when a selector matched nothing: a typo there silently allows nothing."""
     for text in req.allow:
         if (text, "--allow") not in matched:
-            result.warnings.append(f"allowlist selector `{text}` (--allow) matched no site")
+            result.warnings.append(unmatched_selector(text, "--allow"))
     reported: set[Path] = set()
     for target in targets:
         proj = target.project
@@ -271,6 +272,4 @@ def _warn_unmatched(
         reported.add(proj.root)
         for selector in proj.selectors():
             if (selector.text, selector.origin) not in matched:
-                result.warnings.append(
-                    f"allowlist selector `{selector.text}` ({selector.origin}) matched no site"
-                )
+                result.warnings.append(unmatched_selector(selector.text, selector.origin))

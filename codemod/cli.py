@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from codemod import __version__, api, report
-from codemod.api import Request, RunResult
+from codemod import __version__, report
+from codemod.fastpath import NoSites, nothing_to_find
+
+if TYPE_CHECKING:
+    from codemod.api import FileChange, RunResult
 
 EXIT_CLEAN, EXIT_CHANGED, EXIT_ERROR = 0, 1, 2
 
@@ -32,9 +35,16 @@ _evidence = click.option(
 )
 
 
-def _run(req: Request) -> RunResult:
+def _run(paths: tuple[str, ...], **options: Any) -> RunResult | NoSites:
+    """api.run over PATHS; files that cannot hold a site never import it (pre-commit's case)."""
+    cwd = Path.cwd()
+    if nothing_to_find(paths, cwd):
+        allow: tuple[str, ...] = options.get("allow", ())
+        return NoSites([report.unmatched_selector(text, "--allow") for text in allow])
+    from codemod import api
+
     try:
-        return api.run(req)
+        return api.run(api.Request(paths, cwd=cwd, **options))
     except Exception as exc:  # a bug of ours: one line and exit 2, like ruff
         click.echo(f"error: internal error: {exc!r}; please report it", err=True)
         if os.environ.get("DDP_CODEMOD_DEBUG"):
@@ -42,7 +52,7 @@ def _run(req: Request) -> RunResult:
         sys.exit(EXIT_ERROR)
 
 
-def _emit_problems(result: RunResult) -> None:
+def _emit_problems(result: RunResult | NoSites) -> None:
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     for error in result.errors:
@@ -61,7 +71,7 @@ def main() -> None:
 @_evidence
 def scan(paths: tuple[str, ...], fmt: str, evidence: tuple[str, ...]) -> NoReturn:
     """List every find_unused_parameters site under PATHS (default: .)."""
-    result = _run(Request(paths or (".",), cwd=Path.cwd(), evidence=evidence))
+    result = _run(paths or (".",), evidence=evidence)
     if fmt == "json":
         click.echo(report.as_json(result.sites, result.errors, with_changed=False))
     else:
@@ -102,16 +112,14 @@ def apply(
     evidence: tuple[str, ...],
 ) -> NoReturn:
     """Rewrite the sites under PATHS (default: .) that evidence or the allowlist covers."""
-    req = Request(
+    result = _run(
         paths or (".",),
-        cwd=Path.cwd(),
         allow=allow,
         rewrite=True,
         write=not dry_run,
         style_false=style == "false",
         evidence=evidence,
     )
-    result = _run(req)
     if fmt == "json":
         click.echo(report.as_json(result.sites, result.errors, with_changed=True))
     elif dry_run:
@@ -130,7 +138,7 @@ def apply(
     sys.exit(EXIT_CHANGED if result.changes and not exit_zero else EXIT_CLEAN)
 
 
-def report_diff(change: api.FileChange) -> bytes:
+def report_diff(change: FileChange) -> bytes:
     from codemod.diff import unified
 
     return unified(change.rel, change.old, change.new)

@@ -65,6 +65,10 @@ def site_line(site: Site) -> str:
     return f"{where}: {site.verdict.value}: {site.kind.value} {site.setting}={value}: {site.reason}"
 
 
+def unmatched_selector(text: str, origin: str) -> str:
+    return f"allowlist selector `{text}` ({origin}) matched no site"
+
+
 def error_line(error: FileError) -> str:
     return f"{error.path}: error: {error.message}"
 
