@@ -167,7 +167,8 @@ def _targets(req: Request, result: RunResult) -> tuple[list[_Target], set[Path]]
         else:
             cwd = _absolute(req.cwd)
             scan_root = cwd if cwd in path.parents else path.parent
-            files = [] if discover.excluded(path, proj.excludes) else [path]
+            skip = discover.unread(path) or discover.excluded(path, proj.excludes)
+            files = [] if skip else [path]
         cli = tuple(Selector.parse(s, "--allow", scan_root) for s in req.allow)
         for file in files:
             if file in seen:

@@ -50,6 +50,9 @@ SKIP_DIRS = frozenset(
 )
 
 PYTHON_SUFFIXES = (".py",)
+# The pre-commit hooks also pass YAML files (training configs set the flag too); until
+# something reads YAML, a YAML file named explicitly is skipped rather than parsed as Python.
+UNREAD_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,11 @@ def walk(
                     continue
                 yield path
         stack.extend((d, ignore) for d in reversed(subdirs))
+
+
+def unread(path: Path) -> bool:
+    """A file named explicitly that this version does not read (YAML)."""
+    return path.name.lower().endswith(UNREAD_SUFFIXES)
 
 
 def excluded(path: Path, excludes: Ignore) -> bool:
