@@ -34,6 +34,7 @@ class Request:
     write: bool = False  # apply without --dry-run: write them
     style_false: bool = False
     evidence: tuple[str, ...] = ()  # --evidence files or folders, besides <root>/.ddp-codemod
+    jobs: int = 1  # processes for parsing candidate files; large work only (see parallel)
 
 
 @dataclass(frozen=True)
@@ -206,31 +207,44 @@ def _process(
     result: RunResult,
     matched: set[tuple[str, str]],
 ) -> None:
+    from codemod import parallel
     from codemod.finder import FileContext
     from codemod.process import Context, process
 
     extra = [_absolute(req.cwd / e) for e in req.evidence]
-    for target, data in candidates:
+    selectors: list[list[Selector]] = []
+    files: list[FileContext] = []
+    contexts: list[Context] = []
+    for target, _ in candidates:
         proj = target.project
-        selectors = [*target.cli_selectors, *proj.selectors()]
-        ctx = Context(
-            Allowlist(selectors),
-            proj.subclasses(read),
-            req.rewrite,
-            req.style_false,
-            proj.evidence(extra, result),
-            proj.config.min_steps,
+        selectors.append([*target.cli_selectors, *proj.selectors()])
+        contexts.append(
+            Context(
+                Allowlist(selectors[-1]),
+                proj.subclasses(read),
+                req.rewrite,
+                req.style_false,
+                proj.evidence(extra, result),
+                proj.config.min_steps,
+            )
         )
         src = target.source
-        file_ctx = FileContext(
-            src.file,
-            src.rel,
-            src.file.relative_to(proj.root).as_posix(),
-            proj.module_name(src.file),
-            src.file.name == "__init__.py",
+        files.append(
+            FileContext(
+                src.file,
+                src.rel,
+                src.file.relative_to(proj.root).as_posix(),
+                proj.module_name(src.file),
+                src.file.name == "__init__.py",
+            )
         )
-        outcome = process(file_ctx, data, ctx)
-        by_text = {s.text: s for s in selectors}
+    data = [d for _, d in candidates]
+    work = sum(len(d) for d in data)
+    jobs = req.jobs if parallel.worth_a_pool(work, req.jobs) else 1
+    outcomes = parallel.map_ordered(process, files, data, contexts, jobs=jobs)
+    for (target, _), chosen, outcome in zip(candidates, selectors, outcomes):
+        src = target.source
+        by_text = {s.text: s for s in chosen}
         matched.update((text, by_text[text].origin) for text in outcome.matched_selectors)
         result.errors.extend(outcome.errors)
         if outcome.new is not None and outcome.old is not None:

@@ -35,16 +35,27 @@ _evidence = click.option(
 )
 
 
-def _run(paths: tuple[str, ...], **options: Any) -> RunResult | NoSites:
+_jobs = click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes for parsing candidate files [default: one per core; small runs stay "
+    "in-process].",
+)
+
+
+def _run(paths: tuple[str, ...], jobs: int | None = None, **options: Any) -> RunResult | NoSites:
     """api.run over PATHS; files that cannot hold a site never import it (pre-commit's case)."""
     cwd = Path.cwd()
     if nothing_to_find(paths, cwd):
         allow: tuple[str, ...] = options.get("allow", ())
         return NoSites([report.unmatched_selector(text, "--allow") for text in allow])
-    from codemod import api
+    from codemod import api, parallel
 
     try:
-        return api.run(api.Request(paths, cwd=cwd, **options))
+        req = api.Request(paths, cwd=cwd, jobs=jobs or parallel.default_jobs(), **options)
+        return api.run(req)
     except Exception as exc:  # a bug of ours: one line and exit 2, like ruff
         click.echo(f"error: internal error: {exc!r}; please report it", err=True)
         if os.environ.get("DDP_CODEMOD_DEBUG"):
@@ -69,9 +80,10 @@ def main() -> None:
 @_paths
 @_format
 @_evidence
-def scan(paths: tuple[str, ...], fmt: str, evidence: tuple[str, ...]) -> NoReturn:
+@_jobs
+def scan(paths: tuple[str, ...], fmt: str, evidence: tuple[str, ...], jobs: int | None) -> NoReturn:
     """List every find_unused_parameters site under PATHS (default: .)."""
-    result = _run(paths or (".",), evidence=evidence)
+    result = _run(paths or (".",), evidence=evidence, jobs=jobs)
     if fmt == "json":
         click.echo(report.as_json(result.sites, result.errors, with_changed=False))
     else:
@@ -102,6 +114,7 @@ def scan(paths: tuple[str, ...], fmt: str, evidence: tuple[str, ...]) -> NoRetur
 @_format
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when files were rewritten.")
 @_evidence
+@_jobs
 def apply(
     paths: tuple[str, ...],
     dry_run: bool,
@@ -110,6 +123,7 @@ def apply(
     fmt: str,
     exit_zero: bool,
     evidence: tuple[str, ...],
+    jobs: int | None,
 ) -> NoReturn:
     """Rewrite the sites under PATHS (default: .) that evidence or the allowlist covers."""
     result = _run(
@@ -119,6 +133,7 @@ def apply(
         write=not dry_run,
         style_false=style == "false",
         evidence=evidence,
+        jobs=jobs,
     )
     if fmt == "json":
         click.echo(report.as_json(result.sites, result.errors, with_changed=True))

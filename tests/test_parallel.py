@@ -1,0 +1,90 @@
+"""--jobs: the same result, in the same order, whether files are parsed here or in a pool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from codemod import api, parallel
+from codemod.prefilter import may_hold_site
+from tests.evidence_docs import call_site, frame, instance, write_run
+
+DDP_IMPORT = "from torch.nn.parallel import DistributedDataParallel as DDP\n"
+TRACED = (
+    DDP_IMPORT
+    + """
+
+def build(model, rank):
+    return DDP(model,
+               device_ids=[rank],
+               find_unused_parameters=True)
+"""
+)
+
+
+def test_map_ordered_keeps_input_order_under_spawn():
+    items = [b"x" * i + (b"find_unused_param" if i % 3 else b"") for i in range(40)]
+    expected = [may_hold_site(i) for i in items]
+    assert parallel.map_ordered(may_hold_site, items, jobs=2, method="spawn") == expected
+    assert parallel.map_ordered(may_hold_site, items, jobs=1) == expected
+
+
+def test_small_work_stays_in_process():
+    assert not parallel.worth_a_pool(parallel.MIN_BYTES - 1, jobs=8)
+    assert not parallel.worth_a_pool(10 * parallel.MIN_BYTES, jobs=1)
+    assert parallel.worth_a_pool(parallel.MIN_BYTES, jobs=2)
+
+
+def _tree(root: Path) -> None:
+    files = {
+        "pyproject.toml": '[tool.ddp-codemod]\nallow = ["allowed/*.py"]\n',
+        "traced.py": TRACED,
+        "pkg/__init__.py": "",
+        "pkg/ddp.py": "import torch\n\nclass Sub(torch.nn.parallel.DistributedDataParallel):\n"
+        "    pass\n",
+        "broken.py": "find_unused_parameters = (\n",
+    }
+    for i in range(12):
+        files[f"allowed/a{i}.py"] = DDP_IMPORT + f"m{i} = DDP(m, find_unused_parameters=True)\n"
+        files[f"other/o{i}.py"] = (
+            f"from pkg.ddp import Sub\nn{i} = Sub(n, find_unused_parameters=True)\n"
+        )
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    run = [
+        instance(
+            call_site(root, "traced.py", 5, 7, "build"),
+            [frame(root, "traced.py", 5, "build", (4, 7))],
+        )
+    ]
+    write_run(root, [run, [dict(run[0])]])
+
+
+def _run(root: Path, jobs: int) -> api.RunResult:
+    req = api.Request((".",), cwd=root, allow=("other/o1*.py",), rewrite=True, jobs=jobs)
+    return api.run(req)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_pool_gives_the_serial_result(tmp_path: Path, monkeypatch, method: str):
+    _tree(tmp_path)
+    serial = _run(tmp_path, jobs=1)
+    assert {s.verdict.value for s in serial.sites} == {"allowed", "safe", "unknown"}
+    assert len(serial.changes) == 16 and len(serial.errors) == 1
+    calls = []
+    real = parallel.map_ordered
+
+    def spy(*args, **kw):
+        calls.append(kw["jobs"])
+        return real(*args, **kw, method=method)
+
+    monkeypatch.setattr(parallel, "MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "map_ordered", spy)
+    pooled = _run(tmp_path, jobs=2)
+    assert calls == [2]
+    assert pooled.sites == serial.sites
+    assert pooled.errors == serial.errors
+    assert pooled.warnings == serial.warnings
+    assert [(c.rel, c.new) for c in pooled.changes] == [(c.rel, c.new) for c in serial.changes]
