@@ -20,10 +20,10 @@ EXIT_CLEAN, EXIT_CHANGED, EXIT_ERROR = 0, 1, 2
 _format = click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "sarif"]),
     default="text",
     show_default=True,
-    help="Report as text lines or one JSON object.",
+    help="Report as text lines, one JSON object, or SARIF 2.1.0 (with fixes).",
 )
 _paths = click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 _evidence = click.option(
@@ -63,6 +63,15 @@ def _run(paths: tuple[str, ...], jobs: int | None = None, **options: Any) -> Run
         sys.exit(EXIT_ERROR)
 
 
+def _echo_sarif(result: RunResult | NoSites, with_changed: bool) -> None:
+    from codemod import sarif
+
+    doc = sarif.document(
+        result.sites, result.errors, result.warnings, result.changes, Path.cwd(), with_changed
+    )
+    click.echo(sarif.dumps(doc))
+
+
 def _emit_problems(result: RunResult | NoSites) -> None:
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -83,8 +92,11 @@ def main() -> None:
 @_jobs
 def scan(paths: tuple[str, ...], fmt: str, evidence: tuple[str, ...], jobs: int | None) -> NoReturn:
     """List every find_unused_parameters site under PATHS (default: .)."""
-    result = _run(paths or (".",), evidence=evidence, jobs=jobs)
-    if fmt == "json":
+    # SARIF carries each rewritable site's fix: compute the rewrites, write nothing
+    result = _run(paths or (".",), evidence=evidence, jobs=jobs, rewrite=fmt == "sarif")
+    if fmt == "sarif":
+        _echo_sarif(result, with_changed=False)
+    elif fmt == "json":
         click.echo(report.as_json(result.sites, result.errors, with_changed=False))
     else:
         for site in report.ordered(result.sites):
@@ -135,7 +147,9 @@ def apply(
         evidence=evidence,
         jobs=jobs,
     )
-    if fmt == "json":
+    if fmt == "sarif":
+        _echo_sarif(result, with_changed=True)
+    elif fmt == "json":
         click.echo(report.as_json(result.sites, result.errors, with_changed=True))
     elif dry_run:
         out = sys.stdout.buffer
