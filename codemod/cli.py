@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from codemod import __version__, report
+from codemod.batch_cli import batch
 from codemod.fastpath import NoSites, nothing_to_find
 
 if TYPE_CHECKING:
@@ -171,3 +172,6 @@ def report_diff(change: FileChange) -> bytes:
     from codemod.diff import unified
 
     return unified(change.rel, change.old, change.new)
+
+
+main.add_command(batch)

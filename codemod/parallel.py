@@ -12,10 +12,11 @@ import math
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
 
+T = TypeVar("T")
 R = TypeVar("R")
 
 # Below this many bytes of candidate files, parsing costs less than starting a pool.
@@ -56,3 +57,26 @@ def map_ordered(
     context = multiprocessing.get_context(method or start_method())
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         return list(pool.map(fn, *columns, chunksize=chunksize))
+
+
+def completed(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    jobs: int,
+    on_error: Callable[[T, BaseException], R],
+    method: str | None = None,
+) -> Iterator[tuple[int, R]]:
+    """(index, fn(item)) as each item finishes; `on_error` turns a lost worker into a result."""
+    if jobs <= 1 or len(items) < 2:
+        for index, item in enumerate(items):
+            yield index, fn(item)
+        return
+    context = multiprocessing.get_context(method or start_method())
+    with ProcessPoolExecutor(min(jobs, len(items)), mp_context=context) as pool:
+        futures = {pool.submit(fn, item): index for index, item in enumerate(items)}
+        for future in as_completed(futures):
+            index = futures[future]
+            try:
+                yield index, future.result()
+            except Exception as exc:  # the worker died (killed, out of memory)
+                yield index, on_error(items[index], exc)
