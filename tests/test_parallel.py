@@ -30,10 +30,14 @@ def test_map_ordered_keeps_input_order_under_spawn():
     assert parallel.map_ordered(may_hold_site, items, jobs=1) == expected
 
 
-def test_small_work_stays_in_process():
-    assert not parallel.worth_a_pool(parallel.MIN_BYTES - 1, jobs=8)
-    assert not parallel.worth_a_pool(10 * parallel.MIN_BYTES, jobs=1)
-    assert parallel.worth_a_pool(parallel.MIN_BYTES, jobs=2)
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_small_work_stays_in_process(monkeypatch, method: str):
+    monkeypatch.setattr(parallel, "start_method", lambda: method)
+    least = parallel.MIN_BYTES[method]
+    assert not parallel.worth_a_pool(least - 1, jobs=8)
+    assert not parallel.worth_a_pool(10 * least, jobs=1)
+    assert parallel.worth_a_pool(least, jobs=2)
+    assert parallel.MIN_BYTES["fork"] < parallel.MIN_BYTES["spawn"]
 
 
 def _tree(root: Path) -> None:
@@ -80,7 +84,7 @@ def test_pool_gives_the_serial_result(tmp_path: Path, monkeypatch, method: str):
         calls.append(kw["jobs"])
         return real(*args, **kw, method=method)
 
-    monkeypatch.setattr(parallel, "MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "MIN_BYTES", {"fork": 0, "spawn": 0})
     monkeypatch.setattr(parallel, "map_ordered", spy)
     pooled = _run(tmp_path, jobs=2)
     assert calls == [2]
