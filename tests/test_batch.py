@@ -213,6 +213,15 @@ def test_in_place_rewrites_clean_and_plain_repos_and_skips_dirty(tmp_path: Path)
     assert "find_unused_parameters" not in text and "# local edit" in text
 
 
+def test_an_untracked_file_to_rewrite_counts_as_uncommitted(tmp_path: Path):
+    repo = make(tmp_path / "repo", {"pyproject.toml": ALLOW, "other.py": "x = 1\n"})
+    (repo / "train.py").write_text(SITE)
+    result = cli(tmp_path, "repo")
+    assert result.exit_code == 1
+    assert "repo: skipped: uncommitted changes in train.py" in result.stdout
+    assert (repo / "train.py").read_text() == SITE
+
+
 def test_branch_without_commit_keeps_a_work_tree(tmp_path: Path):
     repo = make(tmp_path / "repo", {"pyproject.toml": ALLOW, "train.py": SITE})
     before = state(repo)
