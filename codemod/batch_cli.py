@@ -11,7 +11,6 @@ import click
 if TYPE_CHECKING:
     from codemod.batch import Outcome
 
-EXIT_CLEAN, EXIT_CHANGED, EXIT_ERROR = 0, 1, 2
 REPORT_SUFFIXES = (".md", ".json")
 
 
@@ -64,6 +63,7 @@ def batch(
     """
     from codemod import batch_report, gitops, manifest, parallel
     from codemod.batch import CHANGED, FAILED, SKIPPED, WOULD_CHANGE, Options, run
+    from codemod.cli import EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR
 
     if commit and not branch:
         raise click.UsageError("--commit needs --branch")

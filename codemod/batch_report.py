@@ -13,18 +13,11 @@ from dataclasses import asdict
 from typing import Any
 
 from codemod.batch import CHANGED, FAILED, SKIPPED, WOULD_CHANGE, Outcome
-from codemod.model import Verdict
+from codemod.report import tally_counts
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def verdicts(counts: dict[str, int]) -> str:
-    """`3 sites: 1 allowed, 2 unknown`, verdicts in their declared order."""
-    total = sum(counts.values())
-    parts = [f"{counts[v.value]} {v.value}" for v in Verdict if counts.get(v.value)]
-    return _plural(total, "site") + (": " + ", ".join(parts) if parts else "")
 
 
 def _where(outcome: Outcome) -> str:
@@ -42,7 +35,7 @@ def line(outcome: Outcome) -> str:
     head = f"{outcome.repo}: "
     if outcome.status in (FAILED, SKIPPED):
         return head + f"{outcome.status}: {outcome.message}"
-    found = verdicts(outcome.verdicts)
+    found = tally_counts(outcome.verdicts)
     if outcome.status in (CHANGED, WOULD_CHANGE):
         verb = "rewrote" if outcome.status == CHANGED else "would rewrite"
         sites = _plural(len(outcome.rewritten), "site")
@@ -97,14 +90,14 @@ def markdown(outcomes: Sequence[Outcome]) -> str:
         status = o.status + (f": {o.message}" if o.message else "")
         where = " ".join(x for x in (o.branch or "", o.commit[:12] if o.commit else "") if x)
         rows.append(
-            f"| {_cell(o.repo)} | {_cell(status)} | {_cell(verdicts(o.verdicts))} "
+            f"| {_cell(o.repo)} | {_cell(status)} | {_cell(tally_counts(o.verdicts))} "
             f"| {len(o.rewritten)} | {_cells(o.files)} | {_cells(unused)} "
             f"| {_cells(o.errors)} | {_cell(where)} |"
         )
     t = totals(outcomes)
     by_status = ", ".join(f"{n} {s}" for s, n in sorted(t["by_status"].items()))
     rows.append(
-        f"| **total: {_plural(t['repos'], 'repo')}** | {by_status} | {verdicts(t['sites'])} "
+        f"| **total: {_plural(t['repos'], 'repo')}** | {by_status} | {tally_counts(t['sites'])} "
         f"| {t['rewritten']} | {t['files']} | | {t['errors']} | |"
     )
     return "# ddp-codemod batch\n\n" + "\n".join(rows) + "\n"
