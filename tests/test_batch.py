@@ -13,32 +13,15 @@ from click.testing import CliRunner
 
 from codemod import batch, manifest
 from codemod.cli import main
-from tests.evidence_docs import call_site, frame, instance, write_run
+from tests.evidence_docs import write_run
+from tests.sources import BUILD, GIT_IDENTITY, SITE, traced
 
-DDP_IMPORT = "from torch.nn.parallel import DistributedDataParallel as DDP\n"
-SITE = DDP_IMPORT + "model = DDP(model, find_unused_parameters=True)\n"
-BUILD = (
-    DDP_IMPORT
-    + """
-
-def build(model, rank):
-    return DDP(model,
-               device_ids=[rank],
-               find_unused_parameters=True)
-"""
-)
 ALLOW = '[tool.ddp-codemod]\nallow = ["train.py"]\n'
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "Batch Test",
-    "GIT_AUTHOR_EMAIL": "batch@example.invalid",
-    "GIT_COMMITTER_NAME": "Batch Test",
-    "GIT_COMMITTER_EMAIL": "batch@example.invalid",
-}
 
 
 @pytest.fixture(autouse=True)
 def _identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in IDENTITY.items():
+    for key, value in GIT_IDENTITY.items():
         monkeypatch.setenv(key, value)
 
 
@@ -59,17 +42,9 @@ def make(repo: Path, files: dict[str, str], *, init: bool = True) -> Path:
     return repo
 
 
-def traced(repo: Path, **kw) -> dict:
-    return instance(
-        call_site(repo, "train.py", 5, 7, "build"),
-        [frame(repo, "train.py", 5, "build", (4, 7))],
-        **kw,
-    )
-
-
 def record(repo: Path, *, unused: dict[str, int] | None = None) -> None:
     """Evidence as the recorder writes it in a git repo: it names the root commit."""
-    files = write_run(repo, [[traced(repo)], [traced(repo, unused=unused)]])
+    files = write_run(repo, [[traced(repo, "train.py")], [traced(repo, "train.py", unused=unused)]])
     root_commit = git(repo, "rev-list", "--max-parents=0", "HEAD")
     for path in files:
         doc = json.loads(path.read_text())
@@ -136,7 +111,7 @@ def test_fleet_branch_commit_report(tmp_path: Path):
         assert "find_unused_parameters" not in git(repo, "show", "ddp/off:train.py")
         assert git(repo, "diff", "--name-only", "main", "ddp/off") == "train.py"
         assert git(repo, "rev-parse", "ddp/off~1") == git(repo, "rev-parse", "main")
-        assert git(repo, "log", "-1", "--format=%an", "ddp/off") == "Batch Test"
+        assert git(repo, "log", "-1", "--format=%an", "ddp/off") == "Workflow Test"
     message = git(repos["allowed"], "log", "-1", "--format=%B", "ddp/off")
     assert message.startswith("ddp-codemod: turn off find_unused_parameters at 1 site\n")
     assert "- train.py:2:20 <module> (torch-ddp): allowed:" in message

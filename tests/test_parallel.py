@@ -8,19 +8,8 @@ import pytest
 
 from codemod import api, parallel
 from codemod.prefilter import may_hold_site
-from tests.evidence_docs import call_site, frame, instance, write_run
-
-DDP_IMPORT = "from torch.nn.parallel import DistributedDataParallel as DDP\n"
-TRACED = (
-    DDP_IMPORT
-    + """
-
-def build(model, rank):
-    return DDP(model,
-               device_ids=[rank],
-               find_unused_parameters=True)
-"""
-)
+from tests.evidence_docs import write_run
+from tests.sources import BUILD, DDP_IMPORT, traced
 
 
 def test_map_ordered_keeps_input_order_under_spawn():
@@ -43,7 +32,7 @@ def test_small_work_stays_in_process(monkeypatch, method: str):
 def _tree(root: Path) -> None:
     files = {
         "pyproject.toml": '[tool.ddp-codemod]\nallow = ["allowed/*.py"]\n',
-        "traced.py": TRACED,
+        "traced.py": BUILD,
         "pkg/__init__.py": "",
         "pkg/ddp.py": "import torch\n\nclass Sub(torch.nn.parallel.DistributedDataParallel):\n"
         "    pass\n",
@@ -57,13 +46,7 @@ def _tree(root: Path) -> None:
     for rel, text in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
-    run = [
-        instance(
-            call_site(root, "traced.py", 5, 7, "build"),
-            [frame(root, "traced.py", 5, "build", (4, 7))],
-        )
-    ]
-    write_run(root, [run, [dict(run[0])]])
+    write_run(root, [[traced(root, "traced.py")], [traced(root, "traced.py")]])
 
 
 def _run(root: Path, jobs: int) -> api.RunResult:

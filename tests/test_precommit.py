@@ -16,33 +16,17 @@ import pytest
 from click.testing import CliRunner
 
 from codemod.cli import main
-from tests.evidence_docs import call_site, frame, instance, write_run
+from tests.evidence_docs import write_run
+from tests.sources import BUILD, DDP_IMPORT, GIT_IDENTITY, SITE, traced
 
 CHECKOUT = Path(__file__).resolve().parents[1]
-DDP_IMPORT = "from torch.nn.parallel import DistributedDataParallel as DDP\n"
-ALLOWED = DDP_IMPORT + "model = DDP(model, find_unused_parameters=True)\n"
-TRACED = (
-    DDP_IMPORT
-    + """
-
-def build(model, rank):
-    return DDP(model,
-               device_ids=[rank],
-               find_unused_parameters=True)
-"""
-)
+ALLOWED = SITE
 SUBCLASS = "import torch\n\n\nclass MyDDP(torch.nn.parallel.DistributedDataParallel):\n    pass\n"
 USES_SUBCLASS = "from pkg.parallel import MyDDP\n\nnet = MyDDP(net, find_unused_parameters=True)\n"
 PYPROJECT = """[tool.ddp-codemod]
 allow = ["allowed.py", "uses_subclass.py"]
 exclude = ["third_party/", "legacy/**/*.py"]
 """
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-}
 
 
 def _write(root: Path, files: dict[str, str]) -> None:
@@ -52,14 +36,6 @@ def _write(root: Path, files: dict[str, str]) -> None:
         path.write_text(text)
 
 
-def _evidence_for_traced(repo: Path) -> None:
-    def traced() -> dict:
-        site = call_site(repo, "traced.py", 5, 7, "build")
-        return instance(site, [frame(repo, "traced.py", 5, "build", (4, 7))])
-
-    write_run(repo, [[traced()], [traced()]])
-
-
 def _make_repo(root: Path) -> Path:
     """A training repo as pre-commit sees it: config, evidence, excludes, a subclass."""
     _write(
@@ -67,7 +43,7 @@ def _make_repo(root: Path) -> Path:
         {
             "pyproject.toml": PYPROJECT,
             "allowed.py": ALLOWED,
-            "traced.py": TRACED,
+            "traced.py": BUILD,
             "unknown.py": ALLOWED,
             "pkg/__init__.py": "",
             "pkg/parallel.py": SUBCLASS,
@@ -77,7 +53,7 @@ def _make_repo(root: Path) -> Path:
             "configs/ddp.yaml": "trainer:\n  find_unused_parameters: true\n",
         },
     )
-    _evidence_for_traced(root)
+    write_run(root, [[traced(root, "traced.py")], [traced(root, "traced.py")]])
     return root
 
 
@@ -143,7 +119,7 @@ def _git(repo: Path, *args: str) -> None:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, **GIT_ENV}
+    return {**os.environ, **GIT_IDENTITY}
 
 
 def _try_repo(repo: Path, *hook: str) -> subprocess.CompletedProcess[str]:

@@ -13,20 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from codemod.cli import main
-from tests.evidence_docs import call_site, frame, instance, write_run
+from tests.evidence_docs import write_run
+from tests.sources import BUILD, DDP_IMPORT, traced
 
 SCHEMA_NAME = "sarif-schema-2.1.0.json"
-DDP_IMPORT = "from torch.nn.parallel import DistributedDataParallel as DDP\n"
-BUILD = (
-    DDP_IMPORT
-    + """
-
-def build(model, rank):
-    return DDP(model,
-               device_ids=[rank],
-               find_unused_parameters=True)
-"""
-)
 FILES = {
     "two.py": DDP_IMPORT + "a = DDP(a, find_unused_parameters=True)\n"
     "b = DDP(b,\n        find_unused_parameters=True,\n)\n",
@@ -74,21 +64,15 @@ def _validate(doc: dict) -> None:
     assert errors == []
 
 
-def _traced(repo: Path, rel: str, **kw) -> dict:
-    return instance(
-        call_site(repo, rel, 5, 7, "build"), [frame(repo, rel, 5, "build", (4, 7))], **kw
-    )
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     root.mkdir()
     for rel, text in FILES.items():
         (root / rel).write_bytes(text.encode())
-    write_run(root, [[_traced(root, "traced.py")], [_traced(root, "traced.py")]])
-    unused = _traced(root, "unsafe.py", unused={"aux.weight": 4})
-    write_run(root, [[_traced(root, "unsafe.py")], [unused]], run_id="run-2")
+    write_run(root, [[traced(root, "traced.py")], [traced(root, "traced.py")]])
+    unused = traced(root, "unsafe.py", unused={"aux.weight": 4})
+    write_run(root, [[traced(root, "unsafe.py")], [unused]], run_id="run-2")
     return root
 
 
