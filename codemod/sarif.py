@@ -1,9 +1,9 @@
 """SARIF 2.1.0 for `--format sarif`: code-scanning UIs and CI gates read it.
 
-Every site is a result whose rule is its verdict, with kind, verdict and reason in its
-properties. Rewritable sites carry a `fixes` entry with the exact replacement (ruff and
-semgrep drop fixes from SARIF; a reviewer here wants to see the edit). Columns are code
-points, as in the text and JSON reports.
+Every site is a result whose rule is its verdict; its properties are the site as the JSON
+report gives it (kind, verdict, reason, ...). Rewritable sites carry a `fixes` entry with
+the exact replacement (ruff and semgrep drop fixes from SARIF; a reviewer here wants to
+see the edit). Columns are code points, as in the text and JSON reports.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from codemod import __version__
 from codemod.model import REWRITABLE, FileError, Site, Span, Verdict
-from codemod.report import error_line, ordered
+from codemod.report import error_line, ordered, site_json
 
 if TYPE_CHECKING:
     from codemod.api import FileChange
@@ -83,22 +83,6 @@ def _fix(site: Site, where: dict[str, str], replacement: Replacement) -> dict[st
 def _result(site: Site, cwd: Path, fix: Replacement | None, with_changed: bool) -> dict[str, Any]:
     where = _artifact(site.file, cwd)
     level, _ = RULES[site.verdict]
-    properties: dict[str, Any] = {
-        "kind": site.kind.value,
-        "verdict": site.verdict.value,
-        "reason": site.reason,
-        "setting": site.setting,
-        "value": site.value,
-        "qualname": site.qualname,
-        "callee": site.callee,
-        "fix": site.fix.value,
-    }
-    if site.unused:
-        properties["unused"] = dict(site.unused)
-    if site.evidence:
-        properties["evidence"] = [run.as_json() for run in site.evidence]
-    if with_changed:
-        properties["changed"] = site.changed
     out: dict[str, Any] = {
         "ruleId": rule_id(site.verdict),
         "ruleIndex": list(RULES).index(site.verdict),
@@ -116,7 +100,7 @@ def _result(site: Site, cwd: Path, fix: Replacement | None, with_changed: bool) 
                 }
             }
         ],
-        "properties": properties,
+        "properties": site_json(site, with_changed),  # the JSON report's site
     }
     if fix is not None:
         out["fixes"] = [_fix(site, where, fix)]
