@@ -93,7 +93,7 @@ def batch(
         click.echo(batch_report.line(outcome))
         for error in outcome.errors:
             click.echo(f"  {error}")
-    click.echo(_summary(outcomes, batch_report.totals(outcomes)), err=True)
+    click.echo(_summary(outcomes, batch_report.totals(outcomes), dry_run), err=True)
     status = EXIT_CLEAN
     if any(o.status in (CHANGED, WOULD_CHANGE, SKIPPED) for o in outcomes):
         status = EXIT_CHANGED
@@ -113,9 +113,10 @@ def batch(
     sys.exit(status)
 
 
-def _summary(outcomes: list[Outcome], totals: dict[str, Any]) -> str:
+def _summary(outcomes: list[Outcome], totals: dict[str, Any], dry_run: bool) -> str:
     by_status = ", ".join(f"{n} {s}" for s, n in sorted(totals["by_status"].items()))
+    verb = "would be rewritten" if dry_run else "rewritten"
     return (
         f"{len(outcomes)} repo{'' if len(outcomes) == 1 else 's'}: {by_status}; "
-        f"{totals['rewritten']} sites rewritten in {totals['files']} files."
+        f"{totals['rewritten']} sites {verb} in {totals['files']} files."
     )

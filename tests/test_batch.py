@@ -170,6 +170,7 @@ def test_json_report_and_dry_run_change_nothing(tmp_path: Path):
         "would-change": 2, "skipped": 1, "clean": 1, "failed": 2
     }  # fmt: skip
     assert report["totals"]["sites"] == {"allowed": 2, "safe": 1, "unsafe": 1, "unknown": 1}
+    assert result.stderr.endswith("; 2 sites would be rewritten in 2 files.\n")
 
 
 # Without --branch: the working tree is the target -------------------------------------------
