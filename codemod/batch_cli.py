@@ -67,8 +67,13 @@ def batch(
 
     if commit and not branch:
         raise click.UsageError("--commit needs --branch")
-    if branch is not None and not gitops.valid_branch(branch):
-        raise click.BadParameter(f"{branch!r} is not a valid branch name", param_hint="--branch")
+    if branch is not None:
+        try:
+            valid = gitops.valid_branch(branch)
+        except gitops.GitError as exc:
+            raise click.UsageError(f"--branch needs git: {exc}") from None
+        if not valid:
+            raise click.BadParameter(f"{branch!r} is not a branch name", param_hint="--branch")
     if report_file is not None and report_file.suffix not in REPORT_SUFFIXES:
         raise click.BadParameter("the report must end in .md or .json", param_hint="--report")
     try:

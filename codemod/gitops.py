@@ -40,8 +40,11 @@ def git(
 
 
 def toplevel(path: Path) -> Path | None:
-    """The work tree holding `path`, or None when it is not in one."""
-    out = git(path, "rev-parse", "--show-toplevel", check=False)
+    """The work tree holding `path`, or None when it is not in one (or git is missing)."""
+    try:
+        out = git(path, "rev-parse", "--show-toplevel", check=False)
+    except GitError:
+        return None
     return Path(out.stdout.strip()) if out.returncode == 0 else None
 
 

@@ -272,3 +272,13 @@ def test_workers_are_spawn_safe(tmp_path: Path):
     serial = dict(batch.run(entries, options, jobs=1))
     assert [pooled[i] for i in range(4)] == [serial[i] for i in range(4)]
     assert [o.status for o in serial.values()] == ["would-change"] * 3 + ["failed"]
+
+
+def test_without_git_plain_folders_still_migrate_in_place(tmp_path: Path, monkeypatch):
+    repo = tmp_path / "plain"
+    make(repo, {"pyproject.toml": ALLOW, "train.py": SITE}, init=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-such-bin"))
+    result = cli(tmp_path, "plain")
+    assert result.exit_code == 1, result.output
+    assert "find_unused_parameters" not in (repo / "train.py").read_text()
+    assert cli(tmp_path, "plain", "--branch", "x").exit_code == 2  # a usage error, no traceback
