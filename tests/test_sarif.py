@@ -25,6 +25,8 @@ FILES = {
     ),
     "lightning.py": "import lightning as L\n\n"
     "t = L.Trainer(strategy='ddp_find_unused_parameters_true')\n",
+    "hf.py": "from transformers import TrainingArguments\n\n"
+    "args = TrainingArguments('out', ddp_find_unused_parameters=True)\n",
     "traced.py": BUILD,
     "unsafe.py": BUILD,
     "unknown.py": DDP_IMPORT + "m = DDP(m, find_unused_parameters=True)\n",
@@ -32,12 +34,14 @@ FILES = {
     "off.py": DDP_IMPORT + "m = DDP(m, find_unused_parameters=False)\n",
     "kept.py": DDP_IMPORT + "m = DDP(m, find_unused_parameters=True)  # ddp-codemod: keep\n",
     "broken.py": "find_unused_parameters = (\n",
-    "pyproject.toml": '[tool.ddp-codemod]\nallow = ["two.py", "crlf.py", "lightning.py"]\n',
+    "pyproject.toml": "[tool.ddp-codemod]\n"
+    'allow = ["two.py", "crlf.py", "lightning.py", "hf.py"]\n',
 }
 VERDICTS = {
     "two.py": ["allowed", "allowed"],
     "crlf.py": ["allowed"],
     "lightning.py": ["allowed"],
+    "hf.py": ["allowed"],
     "traced.py": ["safe"],
     "unsafe.py": ["unsafe"],
     "unknown.py": ["unknown"],
@@ -190,7 +194,7 @@ def test_apply_sarif_reports_changed_and_exit_codes(repo: Path):
         for r in doc["runs"][0]["results"]
         if r["properties"]["changed"]
     }
-    assert changed == {"two.py", "crlf.py", "lightning.py", "traced.py"}
+    assert changed == {"two.py", "crlf.py", "lightning.py", "hf.py", "traced.py"}
     again = _cli(repo, "apply", ".", "--format", "sarif")
     assert again.exit_code == 0
     assert not any("fixes" in r for r in json.loads(again.stdout)["runs"][0]["results"])
