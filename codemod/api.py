@@ -18,6 +18,7 @@ from codemod import discover, project
 from codemod.allowlist import Allowlist, Selector
 from codemod.model import FileError, Site
 from codemod.prefilter import may_hold_site
+from codemod.report import unmatched_selector
 
 if TYPE_CHECKING:
     from codemod.evidence import Instance
@@ -35,6 +36,7 @@ class Request:
     write: bool = False  # apply without --dry-run: write them
     style_false: bool = False
     evidence: tuple[str, ...] = ()  # --evidence files or folders, besides <root>/.ddp-codemod
+    jobs: int = 1  # processes for parsing candidate files; large work only (see parallel)
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,8 @@ def _targets(req: Request, result: RunResult) -> tuple[list[_Target], set[Path]]
         else:
             cwd = _absolute(req.cwd)
             scan_root = cwd if cwd in path.parents else path.parent
-            files = [] if discover.excluded(path, proj.excludes) else [path]
+            skip = discover.excluded(path, proj.excludes)
+            files = [] if skip else [path]
         cli = tuple(Selector.parse(s, "--allow", scan_root) for s in req.allow)
         for file in files:
             if file in seen:
@@ -260,32 +263,45 @@ def _process(
     result: RunResult,
     matched: set[tuple[str, str]],
 ) -> None:
+    from codemod import parallel
     from codemod.finder import FileContext
     from codemod.names import module_name_for
     from codemod.process import Context, process
 
     extra = [_absolute(req.cwd / e) for e in req.evidence]
-    for target, data in candidates:
+    selectors: list[list[Selector]] = []
+    files: list[FileContext] = []
+    contexts: list[Context] = []
+    for target, _ in candidates:
         proj = target.project
-        selectors = [*target.cli_selectors, *proj.selectors()]
+        selectors.append([*target.cli_selectors, *proj.selectors()])
         evidence = proj.evidence(extra, result)
-        ctx = Context(
-            Allowlist(selectors),
-            proj.subclasses(read),
-            req.rewrite,
-            req.style_false,
-            evidence,
-            proj.config.min_steps,
-            proj.root,
-            proj.configs(read),
+        contexts.append(
+            Context(
+                Allowlist(selectors[-1]),
+                proj.subclasses(read),
+                req.rewrite,
+                req.style_false,
+                evidence,
+                proj.config.min_steps,
+                proj.root,
+                proj.configs(read),
+            )
         )
         src = target.source
         rel = proj.rel(src.file)
-        file_ctx = FileContext(
-            src.file, src.rel, rel, module_name_for(rel), src.file.name == "__init__.py"
+        files.append(
+            FileContext(
+                src.file, src.rel, rel, module_name_for(rel), src.file.name == "__init__.py"
+            )
         )
-        outcome = process(file_ctx, data, ctx)
-        by_text = {s.text: s for s in selectors}
+    data = [d for _, d in candidates]
+    work = sum(len(d) for d in data)
+    jobs = req.jobs if parallel.worth_a_pool(work, req.jobs) else 1
+    outcomes = parallel.map_ordered(process, files, data, contexts, jobs=jobs)
+    for (target, _), chosen, outcome in zip(candidates, selectors, outcomes):
+        src = target.source
+        by_text = {s.text: s for s in chosen}
         matched.update((text, by_text[text].origin) for text in outcome.matched_selectors)
         result.errors.extend(outcome.errors)
         if outcome.new is not None and outcome.old is not None:
@@ -319,7 +335,7 @@ def _warn_unmatched(
     """Say when a selector matched nothing: a typo there silently allows nothing."""
     for text in req.allow:
         if (text, "--allow") not in matched:
-            result.warnings.append(f"allowlist selector `{text}` (--allow) matched no site")
+            result.warnings.append(unmatched_selector(text, "--allow"))
     reported: set[Path] = set()
     for target in targets:
         proj = target.project
@@ -328,6 +344,4 @@ def _warn_unmatched(
         reported.add(proj.root)
         for selector in proj.selectors():
             if (selector.text, selector.origin) not in matched:
-                result.warnings.append(
-                    f"allowlist selector `{selector.text}` ({selector.origin}) matched no site"
-                )
+                result.warnings.append(unmatched_selector(selector.text, selector.origin))

@@ -5,22 +5,26 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from codemod import __version__, api, report
-from codemod.api import Request, RunResult
+from codemod import __version__, report
+from codemod.batch_cli import batch
+from codemod.fastpath import NoSites, nothing_to_find
+
+if TYPE_CHECKING:
+    from codemod.api import FileChange, RunResult
 
 EXIT_CLEAN, EXIT_CHANGED, EXIT_ERROR = 0, 1, 2
 
 _format = click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "sarif"]),
     default="text",
     show_default=True,
-    help="Report as text lines or one JSON object.",
+    help="Report as text lines, one JSON object, or SARIF 2.1.0 (with fixes).",
 )
 _paths = click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 _evidence = click.option(
@@ -32,8 +36,26 @@ _evidence = click.option(
 )
 
 
-def _run(req: Request) -> RunResult:
+_jobs = click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes for parsing candidate files [default: one per core; small runs stay "
+    "in-process].",
+)
+
+
+def _run(paths: tuple[str, ...], jobs: int | None = None, **options: Any) -> RunResult | NoSites:
+    """api.run over PATHS; files that cannot hold a site never import it (pre-commit's case)."""
+    cwd = Path.cwd()
+    if nothing_to_find(paths, cwd):
+        allow: tuple[str, ...] = options.get("allow", ())
+        return NoSites([report.unmatched_selector(text, "--allow") for text in allow])
+    from codemod import api, parallel
+
     try:
+        req = api.Request(paths, cwd=cwd, jobs=jobs or parallel.default_jobs(), **options)
         return api.run(req)
     except Exception as exc:  # a bug of ours: one line and exit 2, like ruff
         click.echo(f"error: internal error: {exc!r}; please report it", err=True)
@@ -42,7 +64,16 @@ def _run(req: Request) -> RunResult:
         sys.exit(EXIT_ERROR)
 
 
-def _emit_problems(result: RunResult) -> None:
+def _echo_sarif(result: RunResult | NoSites, with_changed: bool) -> None:
+    from codemod import sarif
+
+    doc = sarif.document(
+        result.sites, result.errors, result.warnings, result.changes, Path.cwd(), with_changed
+    )
+    click.echo(sarif.dumps(doc))
+
+
+def _emit_problems(result: RunResult | NoSites) -> None:
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     for error in result.errors:
@@ -59,10 +90,14 @@ def main() -> None:
 @_paths
 @_format
 @_evidence
-def scan(paths: tuple[str, ...], fmt: str, evidence: tuple[str, ...]) -> NoReturn:
+@_jobs
+def scan(paths: tuple[str, ...], fmt: str, evidence: tuple[str, ...], jobs: int | None) -> NoReturn:
     """List every find_unused_parameters site under PATHS (default: .)."""
-    result = _run(Request(paths or (".",), cwd=Path.cwd(), evidence=evidence))
-    if fmt == "json":
+    # SARIF carries each rewritable site's fix: compute the rewrites, write nothing
+    result = _run(paths or (".",), evidence=evidence, jobs=jobs, rewrite=fmt == "sarif")
+    if fmt == "sarif":
+        _echo_sarif(result, with_changed=False)
+    elif fmt == "json":
         click.echo(report.as_json(result.sites, result.errors, with_changed=False))
     else:
         for site in report.ordered(result.sites):
@@ -92,6 +127,7 @@ def scan(paths: tuple[str, ...], fmt: str, evidence: tuple[str, ...]) -> NoRetur
 @_format
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when files were rewritten.")
 @_evidence
+@_jobs
 def apply(
     paths: tuple[str, ...],
     dry_run: bool,
@@ -100,19 +136,21 @@ def apply(
     fmt: str,
     exit_zero: bool,
     evidence: tuple[str, ...],
+    jobs: int | None,
 ) -> NoReturn:
     """Rewrite the sites under PATHS (default: .) that evidence or the allowlist covers."""
-    req = Request(
+    result = _run(
         paths or (".",),
-        cwd=Path.cwd(),
         allow=allow,
         rewrite=True,
         write=not dry_run,
         style_false=style == "false",
         evidence=evidence,
+        jobs=jobs,
     )
-    result = _run(req)
-    if fmt == "json":
+    if fmt == "sarif":
+        _echo_sarif(result, with_changed=True)
+    elif fmt == "json":
         click.echo(report.as_json(result.sites, result.errors, with_changed=True))
     elif dry_run:
         out = sys.stdout.buffer
@@ -130,7 +168,10 @@ def apply(
     sys.exit(EXIT_CHANGED if result.changes and not exit_zero else EXIT_CLEAN)
 
 
-def report_diff(change: api.FileChange) -> bytes:
+def report_diff(change: FileChange) -> bytes:
     from codemod.diff import unified
 
     return unified(change.rel, change.old, change.new)
+
+
+main.add_command(batch)

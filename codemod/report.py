@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from codemod.model import FileError, Site, Verdict
@@ -66,6 +67,10 @@ def site_line(site: Site) -> str:
     return f"{where}: {site.verdict.value}: {site.kind.value} {setting}: {site.reason}"
 
 
+def unmatched_selector(text: str, origin: str) -> str:
+    return f"allowlist selector `{text}` ({origin}) matched no site"
+
+
 def error_line(error: FileError) -> str:
     return f"{error.path}: error: {error.message}"
 
@@ -76,9 +81,13 @@ def _plural(n: int, word: str) -> str:
 
 def tally(sites: list[Site]) -> str:
     """`3 sites: 1 allowed, 2 unknown` in the order verdicts are declared."""
-    counts = Counter(s.verdict for s in sites)
-    parts = [f"{counts[v]} {v.value}" for v in Verdict if counts[v]]
-    return _plural(len(sites), "site") + (": " + ", ".join(parts) if parts else "")
+    return tally_counts(Counter(s.verdict.value for s in sites))
+
+
+def tally_counts(counts: Mapping[str, int]) -> str:
+    """tally() from counts by verdict name (batch adds them up over repos)."""
+    parts = [f"{counts[v.value]} {v.value}" for v in Verdict if counts.get(v.value)]
+    return _plural(sum(counts.values()), "site") + (": " + ", ".join(parts) if parts else "")
 
 
 def apply_summary(sites: list[Site], files: int, dry_run: bool) -> str:

@@ -1,0 +1,127 @@
+"""The `batch` command's flags; kept apart from cli.py so the fast path never imports it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from codemod.batch import Outcome
+
+REPORT_SUFFIXES = (".md", ".json")
+
+
+@click.command()
+@click.argument("repos", nargs=-1, required=True, metavar="MANIFEST_OR_PATH...")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Repos processed at once [default: one per core].",
+)
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report here: a Markdown table (.md) or JSON (.json).",
+)
+@click.option(
+    "--branch",
+    metavar="NAME",
+    help="Make the changes on this new branch, in a separate work tree; the checkout "
+    "and current branch stay as they are.",
+)
+@click.option(
+    "--commit",
+    is_flag=True,
+    help="With --branch: commit there, listing each site and the evidence or allowlist "
+    "entry behind it.",
+)
+@click.option("--dry-run", is_flag=True, help="Change nothing; report what would change.")
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="Also rewrite files that have uncommitted changes (default: skip the repo).",
+)
+def batch(
+    repos: tuple[str, ...],
+    jobs: int | None,
+    report_file: Path | None,
+    branch: str | None,
+    commit: bool,
+    dry_run: bool,
+    allow_dirty: bool,
+) -> NoReturn:
+    """Run apply over many repos: repo paths, or manifests with one repo path per line.
+
+    Exit 0 when nothing changed, 1 when something was (or would be) rewritten or a repo
+    was skipped for uncommitted changes, 2 when any repo failed or had a bad file.
+    """
+    from codemod import batch_report, gitops, manifest, parallel
+    from codemod.batch import CHANGED, FAILED, SKIPPED, WOULD_CHANGE, Options, run
+    from codemod.cli import EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR
+
+    if commit and not branch:
+        raise click.UsageError("--commit needs --branch")
+    if branch is not None:
+        try:
+            valid = gitops.valid_branch(branch)
+        except gitops.GitError as exc:
+            raise click.UsageError(f"--branch needs git: {exc}") from None
+        if not valid:
+            raise click.BadParameter(f"{branch!r} is not a branch name", param_hint="--branch")
+    if report_file is not None and report_file.suffix not in REPORT_SUFFIXES:
+        raise click.BadParameter("the report must end in .md or .json", param_hint="--report")
+    try:
+        entries = manifest.repos(repos, Path.cwd())
+    except manifest.ManifestError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    options = Options(branch, commit, dry_run, allow_dirty)
+    results: list[Outcome | None] = [None] * len(entries)
+    finished = run(entries, options, jobs or parallel.default_jobs())
+    if sys.stderr.isatty():
+        with click.progressbar(length=len(entries), label="repos", file=sys.stderr) as bar:
+            for index, outcome in finished:
+                results[index] = outcome
+                bar.update(1)
+    else:
+        for index, outcome in finished:
+            results[index] = outcome
+    outcomes = [o for o in results if o is not None]
+
+    for outcome in outcomes:
+        click.echo(batch_report.line(outcome))
+        for error in outcome.errors:
+            click.echo(f"  {error}")
+    click.echo(_summary(outcomes, batch_report.totals(outcomes), dry_run), err=True)
+    status = EXIT_CLEAN
+    if any(o.status in (CHANGED, WOULD_CHANGE, SKIPPED) for o in outcomes):
+        status = EXIT_CHANGED
+    if any(o.status == FAILED or o.errors for o in outcomes):
+        status = EXIT_ERROR
+    if report_file is not None:
+        text = (
+            batch_report.as_json(outcomes)
+            if report_file.suffix == ".json"
+            else batch_report.markdown(outcomes)
+        )
+        try:
+            report_file.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            click.echo(f"{report_file}: error: cannot write the report: {exc.strerror}", err=True)
+            status = EXIT_ERROR
+    sys.exit(status)
+
+
+def _summary(outcomes: list[Outcome], totals: dict[str, Any], dry_run: bool) -> str:
+    by_status = ", ".join(f"{n} {s}" for s, n in sorted(totals["by_status"].items()))
+    verb = "would be rewritten" if dry_run else "rewritten"
+    return (
+        f"{len(outcomes)} repo{'' if len(outcomes) == 1 else 's'}: {by_status}; "
+        f"{totals['rewritten']} sites {verb} in {totals['files']} files."
+    )

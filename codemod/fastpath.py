@@ -1,0 +1,48 @@
+"""Say "nothing to do" for PATHs that cannot hold a site, before the pipeline is imported.
+
+pre-commit runs the hook with the staged files on every commit, and almost never does one
+of them mention find_unused_param. Importing the pipeline (pathspec, tomllib, the finder)
+and reading the project's config would cost more than the answer, so the CLI asks here
+first. Only plain files qualify: a directory needs walking with its .gitignore, and a
+missing or unreadable file needs the pipeline's error line.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from codemod.prefilter import may_hold_site
+
+if TYPE_CHECKING:
+    from codemod.api import FileChange
+    from codemod.model import FileError, Site
+
+
+def nothing_to_find(paths: Sequence[str], cwd: Path) -> bool:
+    """True when every PATH is a regular file whose bytes cannot hold a site."""
+    for arg in paths:
+        path = os.path.join(cwd, arg)
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return False
+            with open(path, "rb") as file:
+                data = file.read()
+        except OSError:
+            return False
+        if may_hold_site(data):
+            return False
+    return True
+
+
+class NoSites:
+    """What api.run would return for such PATHs, without importing it (duck-types RunResult)."""
+
+    def __init__(self, warnings: list[str]) -> None:
+        self.sites: list[Site] = []
+        self.errors: list[FileError] = []
+        self.warnings = warnings
+        self.changes: list[FileChange] = []

@@ -1,0 +1,85 @@
+"""Map a pure function over items on a process pool, results in input order.
+
+A pool costs tens of milliseconds to start with fork and a few hundred with spawn (each
+worker imports the package again), while the byte pre-filter leaves most runs a handful
+of files to parse: small work runs in-process. The function must be importable at module
+level and its arguments picklable, so the same code runs under spawn (macOS, Windows).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Below this many bytes of candidate files, a pool does not pay. Parsing costs ~0.9 ms per
+# KB; a fork pool adds ~20-40 ms (start, pickling, results) and on a 2-core machine with
+# other load gave no gain at 210 KB; a spawn pool re-imports the package in every worker
+# (~300 ms).
+MIN_BYTES = {"fork": 256 * 1024, "spawn": 2 * 1024 * 1024}
+
+
+def default_jobs() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def start_method() -> str:
+    """fork where it is cheap and safe (Linux, a process without threads); spawn elsewhere."""
+    return "fork" if sys.platform == "linux" else "spawn"
+
+
+def worth_a_pool(work_bytes: int, jobs: int) -> bool:
+    return jobs > 1 and work_bytes >= MIN_BYTES.get(start_method(), MIN_BYTES["spawn"])
+
+
+def map_ordered(
+    fn: Callable[..., R],
+    *columns: Sequence[Any],
+    jobs: int,
+    method: str | None = None,
+) -> list[R]:
+    """[fn(a, b, ...) for a, b, ... in zip(*columns)], on `jobs` processes when jobs > 1."""
+    count = min(len(column) for column in columns) if columns else 0
+    if jobs <= 1 or count < 2:
+        return [fn(*args) for args in zip(*columns)]
+    workers = min(jobs, count)
+    # a few chunks per worker: balanced, and one pickle per chunk shares the objects that
+    # every item carries (the project's subclasses and evidence)
+    chunksize = max(1, math.ceil(count / (workers * 4)))
+    context = multiprocessing.get_context(method or start_method())
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        return list(pool.map(fn, *columns, chunksize=chunksize))
+
+
+def completed(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    jobs: int,
+    on_error: Callable[[T, BaseException], R],
+    method: str | None = None,
+) -> Iterator[tuple[int, R]]:
+    """(index, fn(item)) as each item finishes; `on_error` turns a lost worker into a result."""
+    if jobs <= 1 or len(items) < 2:
+        for index, item in enumerate(items):
+            yield index, fn(item)
+        return
+    context = multiprocessing.get_context(method or start_method())
+    with ProcessPoolExecutor(min(jobs, len(items)), mp_context=context) as pool:
+        futures = {pool.submit(fn, item): index for index, item in enumerate(items)}
+        for future in as_completed(futures):
+            index = futures[future]
+            try:
+                yield index, future.result()
+            except Exception as exc:  # the worker died (killed, out of memory)
+                yield index, on_error(items[index], exc)
