@@ -75,7 +75,7 @@ class _Project:
         return self.config.root
 
     def rel(self, file: Path) -> str:
-        return file.relative_to(self.root).as_posix()
+        return _relative(file, self.root)
 
     def selectors(self) -> list[Selector]:
         origin = self.config.pyproject.name if self.config.pyproject else "pyproject.toml"
@@ -129,13 +129,16 @@ class _Project:
         return self._evidence
 
     def configs(self, known: dict[Path, bytes]) -> ConfigFacts:
-        """The config inheritance graph, the keys each config sets, and what runs read."""
+        """The config inheritance graph, the keys each config sets, and what runs read
+        (call `evidence` first)."""
         if self._configs is None:
-            self._configs = _config_facts(self, known)
+            self._configs = _config_facts(self, known, self._instances or [])
         return self._configs
 
 
-def _config_facts(proj: _Project, known: dict[Path, bytes]) -> ConfigFacts:
+def _config_facts(
+    proj: _Project, known: dict[Path, bytes], instances: list[Instance]
+) -> ConfigFacts:
     import hashlib
 
     from codemod import config_files
@@ -158,7 +161,6 @@ def _config_facts(proj: _Project, known: dict[Path, bytes]) -> ConfigFacts:
             found = find_sites(tree, data.decode("utf-8", "replace"), ctx, Subclasses())
             keys[rel] = frozenset(f.site.setting for f in found if f.site.kind is Kind.CONFIG_PY)
     states: dict[str, Coverage] = {}
-    instances = proj._instances or []
     read = {path for inst in instances for path in inst.process.files_read}
     by_rel = {rel: data for _, rel, data in files}
     for rel in sorted(read):
@@ -175,6 +177,16 @@ class _Target:
     source: discover.SourceFile
     project: _Project
     cli_selectors: tuple[Selector, ...]
+
+
+def _relative(file: Path, folder: Path) -> str:
+    """POSIX path of `file` under `folder`; string slicing, as Path.relative_to is slow
+    enough to show in a scan of thousands of files."""
+    prefix = str(folder).rstrip(os.sep) + os.sep
+    text = str(file)
+    if not text.startswith(prefix):
+        return file.relative_to(folder).as_posix()
+    return text[len(prefix) :].replace(os.sep, "/")
 
 
 def _absolute(path: Path) -> Path:
@@ -231,7 +243,7 @@ def _targets(req: Request, result: RunResult) -> tuple[list[_Target], set[Path]]
             if file in seen:
                 continue
             seen.add(file)
-            rel = file.relative_to(scan_root).as_posix()
+            rel = _relative(file, scan_root)
             targets.append(_Target(discover.SourceFile(file, rel, scan_root), proj, cli))
     return targets, whole
 
@@ -264,14 +276,18 @@ def _process(
     matched: set[tuple[str, str]],
 ) -> None:
     from codemod import parallel
+    from codemod.config_files import might_be_config
     from codemod.finder import FileContext
     from codemod.names import module_name_for
-    from codemod.process import Context, process
+    from codemod.process import ConfigFacts, Context, process
 
     extra = [_absolute(req.cwd / e) for e in req.evidence]
     selectors: list[list[Selector]] = []
     files: list[FileContext] = []
     contexts: list[Context] = []
+    config_like = {  # only these projects need the config graph
+        id(t.project) for t, d in candidates if might_be_config(t.project.rel(t.source.file), d)
+    }
     for target, _ in candidates:
         proj = target.project
         selectors.append([*target.cli_selectors, *proj.selectors()])
@@ -285,7 +301,7 @@ def _process(
                 evidence,
                 proj.config.min_steps,
                 proj.root,
-                proj.configs(read),
+                proj.configs(read) if id(proj) in config_like else ConfigFacts(),
             )
         )
         src = target.source

@@ -30,6 +30,21 @@ def has_config_markers(data: bytes) -> bool:
     return any(marker in data for marker in _MARKERS)
 
 
+_MODULE_LEVEL_SETTING = re.compile(rb"^[\w.]*find_unused_param\w*\s*=", re.M | re.I)
+
+
+def might_be_config(rel: str, data: bytes) -> bool:
+    """Whether a candidate file needs the project's config graph: YAML, markers, configs/,
+    or a module-level assignment of the setting (a base config can look like nothing else)."""
+    if rel.endswith((".yaml", ".yml")):
+        return True
+    return (
+        has_config_markers(data)
+        or in_config_dir(rel)
+        or _MODULE_LEVEL_SETTING.search(data) is not None
+    )
+
+
 def _join(rel: str, ref: str) -> str | None:
     """A base reference resolved against the config's folder; None outside the tree."""
     if "::" in ref or not ref:  # `mmdet::faster_rcnn/...`: a package's own config

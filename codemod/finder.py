@@ -9,10 +9,12 @@ attribute assignments are never sites. Runs on `ast`; libcst is only needed to e
 from __future__ import annotations
 
 import ast
+import bisect
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from codemod import kwargs_flow
 from codemod.apis import (
@@ -27,6 +29,7 @@ from codemod.apis import (
 )
 from codemod.model import KEEP_COMMENT, Fix, Kind, Site, Span
 from codemod.names import NameTable, Scope, dotted_name
+from codemod.prefilter import NEEDLE
 from codemod.source import lines_of
 from codemod.subclasses import Subclasses
 
@@ -63,8 +66,11 @@ def find_sites(
 ) -> list[Found]:
     """All sites in `tree`, the parse of `text`."""
     finder = _Finder(NameTable(tree, ctx.module_name, ctx.is_package), ctx, subclasses, text)
-    finder.visit(tree)
+    finder.run(tree)
     return finder.found
+
+
+_CALL_KEYWORDS = DICT_KEYS | {"strategy"}
 
 
 def _literal(expr: ast.expr) -> bool | None:
@@ -107,7 +113,7 @@ class Positions:
         return self.text[start:end]
 
 
-class _Finder(ast.NodeVisitor):
+class _Finder:
     def __init__(
         self, table: NameTable, ctx: FileContext, subclasses: Subclasses, text: str
     ) -> None:
@@ -118,16 +124,48 @@ class _Finder(ast.NodeVisitor):
         self.scopes: list[Scope] = [table.root]
         self.parents: list[ast.AST] = []
         self.found: list[Found] = []
+        self.needles: list[int] = []
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            ast.Call: self.visit_Call,
+            ast.Dict: self.visit_Dict,
+            ast.Assign: self.visit_Assign,
+        }
 
     # Traversal bookkeeping -----------------------------------------------------------
-    def visit(self, node: ast.AST) -> None:
+    def run(self, tree: ast.Module) -> None:
+        """Visit only subtrees that span a line mentioning the setting: every site has its
+        keyword, key or strategy name on such a line, and most of a file has none."""
+        lowered = (line.lower() for line in self.pos.lines)
+        self.needles = [n for n, line in enumerate(lowered, start=1) if NEEDLE in line]
+        if self.needles:
+            self.parents.append(tree)
+            self._children(tree)
+
+    def _spans_needle(self, node: ast.AST) -> bool:
+        end = getattr(node, "end_lineno", None)
+        if end is None:
+            return True
+        i = bisect.bisect_left(self.needles, node.lineno)  # type: ignore[attr-defined]
+        return i < len(self.needles) and self.needles[i] <= end
+
+    def _children(self, node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if self._spans_needle(child):
+                self._enter(child)
+
+    def _enter(self, node: ast.AST) -> None:
         scope = self.table.scopes.get(node)
-        if scope is not None and scope is not self.scopes[-1]:
+        if scope is None and isinstance(node, ast.Lambda):
+            scope = self.table.lambda_scope(node, self.scope)
+        if scope is not None:
             self.scopes.append(scope)
-        self.parents.append(node)  # visit_X sees itself at parents[-1]
-        super().visit(node)
+        self.parents.append(node)  # a handler sees its node at parents[-1]
+        handler = self._handlers.get(type(node))
+        if handler is not None:
+            handler(node)
+        self._children(node)
         self.parents.pop()
-        if scope is not None and len(self.scopes) > 1 and self.scopes[-1] is scope:
+        if scope is not None:
             self.scopes.pop()
 
     @property
@@ -172,11 +210,13 @@ class _Finder(ast.NodeVisitor):
 
     # Sites ---------------------------------------------------------------------------
     def visit_Call(self, node: ast.Call) -> None:
+        keywords = [kw for kw in node.keywords if kw.arg in _CALL_KEYWORDS]
+        if not keywords:
+            return
         api = self.api_of(node.func, node.args)
         is_dict = self.table.resolve(node.func, self.scope) == {"dict"}
-        for kw in node.keywords:
-            if kw.arg is None:
-                continue
+        for kw in keywords:
+            assert kw.arg is not None
             edit = Edit("arg", self.pos.start(kw), kw.arg)
             if kw.arg in DICT_KEYS and is_dict:
                 self._kwargs_dict(node, kw, kw.value, kw.arg, edit)
@@ -195,7 +235,6 @@ class _Finder(ast.NodeVisitor):
                     callee = self.callee_name(node.func)
                     self._add(node, kw, Kind.LIGHTNING, kw.arg, kw.value, Fix.STRATEGY_FALSE,
                               callee, edit, literal=literal)  # fmt: skip
-        self.generic_visit(node)
 
     def visit_Dict(self, node: ast.Dict) -> None:
         for key, value in zip(node.keys, node.values):
@@ -203,7 +242,6 @@ class _Finder(ast.NodeVisitor):
             if key is not None and name in DICT_KEYS:
                 edit = Edit("element", self.pos.start(key), name)
                 self._kwargs_dict(node, key, value, name, edit, setting_end=value)
-        self.generic_visit(node)
 
     def visit_Assign(self, node: ast.Assign) -> None:
         target = node.targets[0] if len(node.targets) == 1 else None
@@ -214,7 +252,6 @@ class _Finder(ast.NodeVisitor):
                 self._kwargs_dict(node, target, node.value, key, edit)
         elif target is not None and self.scope is self.table.root:
             self._module_setting(node, target)
-        self.generic_visit(node)
 
     def _module_setting(self, node: ast.Assign, target: ast.expr) -> None:
         """`find_unused_parameters = True` in a config, or a yacs default (`_C.X = True`)."""

@@ -122,6 +122,16 @@ class NameTable:
             package = package[: max(0, len(package) - (level - 1))]
         return ".".join([*package, module] if module else package)
 
+    def lambda_scope(self, node: ast.Lambda, outer: Scope) -> Scope:
+        """The scope a lambda opens, made when first asked for (the collector skips them)."""
+        scope = self.scopes.get(node)
+        if scope is None:
+            scope = Scope(node, child_qualname(outer, "<lambda>"), outer)
+            for arg in _arguments(node.args):
+                scope.bind(arg.arg, Binding(None))
+            self.scopes[node] = scope
+        return scope
+
     def local_target(self, qualname: str) -> str:
         """Qualified name of something defined in this file, e.g. `pkg.mod.Trainer`."""
         return f"{self.module_name}.{qualname}" if self.module_name else qualname
@@ -144,89 +154,75 @@ def _arguments(args: ast.arguments) -> list[ast.arg]:
     return out
 
 
-class _Collector(ast.NodeVisitor):
-    """One pass that opens a Scope per class, function and lambda and fills its bindings."""
+class _Collector:
+    """One pass over statements (not expressions: ~10x fewer nodes) that opens a Scope per
+    class and function and fills its bindings. Lambdas open their scope when the finder
+    meets one (`NameTable.lambda_scope`); walrus targets inside expressions are not seen."""
 
     def __init__(self, table: NameTable) -> None:
         self.table = table
         self.scope = table.root
 
     def run(self, tree: ast.Module) -> None:
-        for statement in tree.body:
-            self.visit(statement)
+        self._body(tree.body)
 
-    def _in_scope(self, node: ast.AST, name: str, is_class: bool, body: list[ast.AST]) -> None:
-        outer = self.scope
-        scope = Scope(node, child_qualname(outer, name), outer, is_class=is_class)
-        self.table.scopes[node] = scope
-        self.scope = scope
-        if not is_class:
-            assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
-            for arg in _arguments(node.args):
-                scope.bind(arg.arg, Binding(None))
-        for child in body:
-            self.visit(child)
-        self.scope = outer
+    def _body(self, statements: list[ast.stmt]) -> None:
+        for statement in statements:
+            self._statement(statement)
+
+    def _statement(self, node: ast.stmt) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            self._definition(node)
+            return
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                head = alias.name.split(".", 1)[0]
+                self.scope.bind(alias.asname or head, Binding(alias.name if alias.asname else head))
+        elif isinstance(node, ast.ImportFrom):
+            base = self.table.absolute_module(node.level, node.module)
+            for alias in node.names:
+                if alias.name == "*":
+                    self.scope.star_modules.append(base)
+                else:
+                    target = f"{base}.{alias.name}" if base else alias.name
+                    self.scope.bind(alias.asname or alias.name, Binding(target))
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                self._bind(target, node.value)
+        elif isinstance(node, ast.AnnAssign):
+            self._bind(node.target, node.value)
+        elif isinstance(node, (ast.AugAssign, ast.For, ast.AsyncFor)):
+            self._bind(node.target, None)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    self._bind(item.optional_vars, None)
+        for handler in getattr(node, "handlers", ()):  # try / try*
+            if handler.name:
+                self.scope.bind(handler.name, Binding(None))
+            self._body(handler.body)
+        for case in getattr(node, "cases", ()):  # match
+            for pattern in ast.walk(case.pattern):
+                for name in (getattr(pattern, "name", None), getattr(pattern, "rest", None)):
+                    if isinstance(name, str):
+                        self.scope.bind(name, Binding(None))
+            self._body(case.body)
+        for block in ("body", "orelse", "finalbody"):
+            self._body(getattr(node, block, None) or [])
 
     def _definition(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
-        for decorator in node.decorator_list:  # evaluated in the enclosing scope
-            self.visit(decorator)
-        self.scope.bind(
-            node.name, Binding(self.table.local_target(child_qualname(self.scope, node.name)))
-        )
-
-    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
-        self._definition(node)
-        for default in [*node.args.defaults, *(d for d in node.args.kw_defaults if d)]:
-            self.visit(default)
-        self._in_scope(node, node.name, False, list(node.body))
-
-    visit_AsyncFunctionDef = visit_FunctionDef
-
-    def visit_ClassDef(self, node: ast.ClassDef) -> None:
-        self._definition(node)
-        for base in [*node.bases, *node.keywords]:
-            self.visit(base)
-        self._in_scope(node, node.name, True, list(node.body))
-
-    def visit_Lambda(self, node: ast.Lambda) -> None:
-        self._in_scope(node, "<lambda>", False, [node.body])
-
-    def visit_Import(self, node: ast.Import) -> None:
-        for alias in node.names:
-            if alias.asname:
-                self.scope.bind(alias.asname, Binding(alias.name))
-            else:
-                head = alias.name.split(".", 1)[0]
-                self.scope.bind(head, Binding(head))
-
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        base = self.table.absolute_module(node.level, node.module)
-        for alias in node.names:
-            if alias.name == "*":
-                self.scope.star_modules.append(base)
-                continue
-            target = f"{base}.{alias.name}" if base else alias.name
-            self.scope.bind(alias.asname or alias.name, Binding(target))
-
-    def visit_Assign(self, node: ast.Assign) -> None:
-        for target in node.targets:
-            self._bind(target, node.value)
-        self.visit(node.value)
-
-    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
-        if node.value is not None:
-            self._bind(node.target, node.value)
-            self.visit(node.value)
-
-    def visit_Name(self, node: ast.Name) -> None:
-        if isinstance(node.ctx, ast.Store):  # loop targets, with-as, walrus, augmented ...
-            self.scope.bind(node.id, Binding(None))
-
-    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
-        if node.name:
-            self.scope.bind(node.name, Binding(None))
-        self.generic_visit(node)
+        outer = self.scope
+        qualname = child_qualname(outer, node.name)
+        outer.bind(node.name, Binding(self.table.local_target(qualname)))
+        is_class = isinstance(node, ast.ClassDef)
+        scope = Scope(node, qualname, outer, is_class=is_class)
+        self.table.scopes[node] = scope
+        if not isinstance(node, ast.ClassDef):
+            for arg in _arguments(node.args):
+                scope.bind(arg.arg, Binding(None))
+        self.scope = scope
+        self._body(node.body)
+        self.scope = outer
 
     def _bind(self, target: ast.AST, value: ast.expr | None) -> None:
         if isinstance(target, ast.Name):
@@ -237,5 +233,3 @@ class _Collector(ast.NodeVisitor):
                 self._bind(element, None)
         elif isinstance(target, ast.Starred):
             self._bind(target.value, None)
-        else:
-            self.visit(target)  # subscripts and attributes bind no name

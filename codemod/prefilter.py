@@ -6,9 +6,10 @@ FIND_UNUSED_PARAM), so a file without those bytes is skipped before decoding or 
 
 from __future__ import annotations
 
-_NEEDLE = b"find_unused_param"
+NEEDLE = "find_unused_param"
+_NEEDLE_BYTES = NEEDLE.encode()
 
 
 def may_hold_site(data: bytes) -> bool:
     # bytes.lower() + `in` runs about 8x faster than a case-insensitive regex search
-    return _NEEDLE in data.lower()
+    return _NEEDLE_BYTES in data.lower()

@@ -1,8 +1,9 @@
 """Find the repo's own subclasses of torch's DistributedDataParallel.
 
 `class MMDistributedDataParallel(DistributedDataParallel)` inherits torch's default
-(False), so its calls are torch-ddp sites. Only files whose bytes name a DDP class in a
-`class` statement are parsed; subclasses of subclasses are found by iterating on names.
+(False), so its calls are torch-ddp sites. Only files whose bytes name a DDP class and
+hold a `class` statement are parsed; subclasses of subclasses are found by iterating on
+names.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from codemod.apis import KEYWORD, Api, is_torch_ddp
 from codemod.model import Fix, Kind
 from codemod.names import NameTable
 
-_CLASS_LINE = rb"class\s+\w+\s*\([^)]*\b(?:%s)\b"
+_CLASS = re.compile(rb"^\s*class\s+\w+\s*\(", re.M)
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,6 @@ def _contains_run(haystack: list[str], needle: list[str]) -> bool:
     return any(haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
 
 
-def candidate_pattern(names: Iterable[str]) -> re.Pattern[bytes]:
-    alternatives = b"|".join(re.escape(n.encode()) for n in sorted(names))
-    return re.compile(_CLASS_LINE % alternatives)
-
-
 def discover(files: Iterable[tuple[Path, str, bytes]]) -> Subclasses:
     """Subclasses defined in `files` (absolute path, module name, bytes)."""
     pending = list(files)
@@ -82,14 +78,13 @@ def discover(files: Iterable[tuple[Path, str, bytes]]) -> Subclasses:
     parsed: set[Path] = set()
     defs: list[_ClassDef] = []
     while True:
-        pattern = candidate_pattern(names)
+        # A file that names a DDP class anywhere (also in `import ... as DDP`, so aliased
+        # bases are found) and has a class statement may define a subclass.
         needles = [n.encode() for n in names]
         batch = [
             f
             for f in pending
-            if f[0] not in parsed
-            and any(n in f[2] for n in needles)  # cheap substring test before the regex
-            and pattern.search(f[2])
+            if f[0] not in parsed and any(n in f[2] for n in needles) and _CLASS.search(f[2])
         ]
         if not batch:
             break
