@@ -348,10 +348,23 @@ def _warn_unmatched(
     matched: set[tuple[str, str]],
     result: RunResult,
 ) -> None:
-    """Say when a selector matched nothing: a typo there silently allows nothing."""
+    """Say when a selector matched nothing: a typo there silently allows nothing.
+
+    When only files were named (pre-commit passes a batch of them), a `--allow` selector
+    whose file is not among them says nothing: another batch may hold it.
+    """
+    only_files = not whole and all(not (req.cwd / p).is_dir() for p in req.paths)
     for text in req.allow:
-        if (text, "--allow") not in matched:
-            result.warnings.append(unmatched_selector(text, "--allow"))
+        if (text, "--allow") in matched:
+            continue
+        if only_files and not any(
+            s.matches_file(t.source.file)
+            for t in targets
+            for s in t.cli_selectors
+            if s.text == text
+        ):
+            continue
+        result.warnings.append(unmatched_selector(text, "--allow"))
     reported: set[Path] = set()
     for target in targets:
         proj = target.project

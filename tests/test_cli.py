@@ -340,3 +340,12 @@ def test_damo_tree_done_when(tmp_path: Path):
     assert [(s["path"], s["verdict"]) for s in report["sites"]] == [
         ("damo/detectors/detector.py", "unknown")
     ]
+
+
+def test_allow_selector_for_a_file_not_passed_is_silent(tmp_path: Path):
+    write(tmp_path, "a.py", TRUE_SITE)
+    write(tmp_path, "b.py", TRUE_SITE)
+    result = run("apply", "a.py", "--dry-run", "--allow", "b.py", cwd=tmp_path)
+    assert "warning" not in result.stderr  # pre-commit may pass b.py in another batch
+    result = run("apply", "a.py", "--dry-run", "--allow", "a.py:99", cwd=tmp_path)
+    assert "`a.py:99` (--allow) matched no site" in result.stderr
