@@ -7,8 +7,11 @@ each is pinned here on its own, and the recorder files are held to Python 3.8 sy
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -186,3 +189,38 @@ def test_recorder_file_is_python_38_syntax(path: Path):
 def test_feature_version_check_can_fail():
     with pytest.raises(SyntaxError):
         ast.parse("match x:\n    case 1:\n        pass\n", feature_version=(3, 8))
+
+
+@functools.lru_cache(maxsize=1)
+def _old_python() -> str | None:
+    """A Python 3.8 that really runs (a pyenv shim may exist without its version)."""
+    pyenv = sorted(str(p) for p in Path.home().glob(".pyenv/versions/3.8*/bin/python"))
+    for candidate in (*pyenv, shutil.which("python3.8")):
+        if candidate is None:
+            continue
+        probe = [candidate, "-c", "import sys; print(sys.version_info[:2])"]
+        done = subprocess.run(probe, capture_output=True, text=True, check=False)
+        if done.returncode == 0 and done.stdout.strip() == "(3, 8)":
+            return candidate
+    return None
+
+
+@pytest.mark.skipif(_old_python() is None, reason="no Python 3.8 interpreter on this machine")
+def test_recorder_modules_import_and_run_on_python_38():
+    """Syntax is not enough: a 3.9-only call would only fail when it runs."""
+    script = (
+        "import _ddp_codemod_source as s, _ddp_codemod_recorder as r\n"
+        "text = open('_ddp_codemod_recorder.py').read()\n"
+        "line = text.splitlines().index('class Recorder:') + 2\n"
+        "print(s.qualname_at(text, line), s.call_span('f(\\n a)\\n', 1, ['f']))\n"
+        "print(r.Recorder({}).evidence()['format'])\n"
+    )
+    done = subprocess.run(
+        [_old_python(), "-c", script],
+        cwd=FOLDER,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["Recorder (1, 2)", "ddp-codemod-evidence"]
