@@ -178,7 +178,7 @@ def test_sigint_is_forwarded_and_its_status_passed_on(tmp_path: Path):
         proc.communicate()
 
 
-def test_python_m_codemod_is_the_same_cli():
+def test_trace_help_names_its_options():
     done = subprocess.run(
         [sys.executable, "-m", "codemod", "trace", "--help"],
         capture_output=True,
