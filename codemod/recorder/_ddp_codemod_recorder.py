@@ -315,13 +315,18 @@ class Recorder:
             info["call_site"], info["frames"] = self._where(ddp, caller, kwargs)
         except Exception as exc:
             self.report("finding the DDP call site", exc)
+        failed: list[str] = []
         for i, param in enumerate(params):
             try:
                 node = self._grad_node(param)
                 node.register_hook(inst.hook(i))
                 inst.nodes.append(node)
             except Exception as exc:  # that parameter then looks unused: the safe side
-                self.report(f"hooking parameter {names[i]}", exc)
+                failed.append(names[i])
+                problem = exc
+        if failed:
+            where = f"hooking {len(failed)} of {len(params)} parameters (first: {failed[0]})"
+            self.report(where, problem)
         weakref.finalize(ddp, inst.release)
         ddp.register_forward_pre_hook(functools.partial(self.on_forward, inst))
         if not self.instances:
