@@ -11,7 +11,8 @@ import click
 
 from codemod import __version__, report
 from codemod.batch_cli import batch
-from codemod.fastpath import NoSites, nothing_to_find
+from codemod.fastpath import NoSites, nothing_to_find, unmatched_for_files
+from codemod.model import EVIDENCE_DIR
 
 if TYPE_CHECKING:
     from codemod.api import FileChange, RunResult
@@ -50,8 +51,7 @@ def _run(paths: tuple[str, ...], jobs: int | None = None, **options: Any) -> Run
     """api.run over PATHS; files that cannot hold a site never import it (pre-commit's case)."""
     cwd = Path.cwd()
     if nothing_to_find(paths, cwd):
-        allow: tuple[str, ...] = options.get("allow", ())
-        return NoSites([report.unmatched_selector(text, "--allow") for text in allow])
+        return NoSites(unmatched_for_files(options.get("allow", ()), paths, cwd))
     from codemod import api, parallel
 
     try:
@@ -175,3 +175,39 @@ def report_diff(change: FileChange) -> bytes:
 
 
 main.add_command(batch)
+
+
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.option(
+    "--out",
+    default=EVIDENCE_DIR,
+    show_default=True,
+    metavar="DIR",
+    help="Folder for the evidence files, relative to the current directory.",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="End the run cleanly once every DDP instance has done N synchronising iterations.",
+)
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def trace(out: str, steps: int | None, command: tuple[str, ...]) -> NoReturn:
+    """Run COMMAND (after --) with the DDP recorder and keep its evidence.
+
+    Run it from the repo root: evidence paths are relative to the current directory.
+    Exits with COMMAND's exit status.
+    """
+    from codemod import trace as tracing
+
+    cwd = Path.cwd()
+    job = tracing.new_trace(command, out, steps, cwd)
+    try:
+        result = tracing.run(job)
+    except tracing.TraceError as exc:
+        click.echo(f"ddp-codemod: error: {exc}", err=True)
+        sys.exit(exc.status)
+    click.echo(tracing.summary(result, job.out, cwd), err=True)
+    sys.exit(result.status)

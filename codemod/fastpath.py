@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from codemod.allowlist import Selector
 from codemod.prefilter import may_hold_site
+from codemod.report import unmatched_selector
 
 if TYPE_CHECKING:
     from codemod.api import FileChange
@@ -46,3 +48,15 @@ class NoSites:
         self.errors: list[FileError] = []
         self.warnings = warnings
         self.changes: list[FileChange] = []
+
+
+def unmatched_for_files(allow: Sequence[str], paths: Sequence[str], cwd: Path) -> list[str]:
+    """The pipeline's warnings for `--allow` selectors when only site-less files were named:
+    a selector naming one of them matched no site; one naming another file says nothing."""
+    files = [Path(os.path.abspath(os.path.join(cwd, p))) for p in paths]
+    root = Path(os.path.abspath(cwd))
+    return [
+        unmatched_selector(text, "--allow")
+        for text in allow
+        if any(Selector.parse(text, "--allow", root).matches_file(f) for f in files)
+    ]

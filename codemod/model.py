@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 KEEP_COMMENT = re.compile(r"#\s*ddp-codemod:\s*keep\b")
+EVIDENCE_DIR = ".ddp-codemod"  # under the repo root: where trace and probe leave evidence
 
 
 class Kind(str, enum.Enum):

@@ -10,13 +10,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from codemod.model import EVIDENCE_DIR
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.9 / 3.10 only
     import tomli as tomllib
 
 TABLE = "ddp-codemod"
-EVIDENCE_DIR = ".ddp-codemod"
 DEFAULT_MIN_STEPS = 3
 
 

@@ -1,13 +1,135 @@
-"""PROVISIONAL (replaced by the recorder branch): source helpers shared by both sides."""
+"""Source helpers shared by the recorder and the static side, so both name code alike.
+
+The recorder runs inside the traced program (any Python from 3.8 on, stdlib only) and the
+static side runs in ddp-codemod; evidence pairs with a site only when both compute the same
+line spans, hashes and qualified names from the same file, so both call these functions.
+"""
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import io
+import tokenize
+from functools import lru_cache
+from typing import Sequence
+
+MODULE_QUALNAME = "<module>"
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def read_source(path: str) -> str:
+    """Decode a file the way Python does (PEP 263 cookie or BOM), without the BOM."""
+    with open(path, "rb") as f:
+        data = f.read()
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    text = data.decode(encoding)
+    return text[1:] if text.startswith("\ufeff") else text
 
 
 def source_lines(text: str) -> list[str]:
+    """Split on \\r\\n, \\n and \\r like the tokenizer; line N is element N - 1."""
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
-def lines_sha256(lines: list[str], line: int, end_line: int) -> str:
+def lines_sha256(lines: Sequence[str], line: int, end_line: int) -> str:
+    """Hash of lines line..end_line (1-based, inclusive): detects an edited call or function."""
     return hashlib.sha256("\n".join(lines[line - 1 : end_line]).encode("utf-8")).hexdigest()
+
+
+@lru_cache(maxsize=16)
+def _tree(text: str) -> ast.Module:
+    return ast.parse(text)
+
+
+def _scope_name(node: ast.AST) -> str:
+    return "<lambda>" if isinstance(node, ast.Lambda) else node.name  # type: ignore[attr-defined]
+
+
+def _contains(node: ast.AST, line: int) -> bool:
+    return node.lineno <= line <= (node.end_lineno or node.lineno)  # type: ignore[attr-defined]
+
+
+def _children(node: ast.AST) -> list[ast.AST]:
+    """Children searched for nested scopes; a scope's decorators run outside of it."""
+    decorators = getattr(node, "decorator_list", ())
+    return [c for c in ast.iter_child_nodes(node) if all(c is not d for d in decorators)]
+
+
+def _scope_chain(text: str, line: int) -> list[ast.AST]:
+    """The scopes (outermost first) whose def..end_lineno lines contain `line`.
+
+    Iterative depth-first search in source order, so generated code with very deep
+    expressions cannot hit the recursion limit. Comprehensions are not scopes here.
+    """
+    chain: list[ast.AST] = []
+    stack: list[ast.AST] = list(reversed(_children(_tree(text))))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _SCOPES):
+            if _contains(node, line):
+                chain.append(node)
+                stack = list(reversed(_children(node)))
+                continue
+            stack.extend(reversed(getattr(node, "decorator_list", ())))
+            continue
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
+    return chain
+
+
+def qualname_at(text: str, line: int) -> str:
+    """`__qualname__`-style name of the innermost function, class or lambda holding `line`.
+
+    "Trainer.setup", "main.<locals>.inner", "main.<locals>.<lambda>"; "<module>" at top level.
+    """
+    parts: list[str] = []
+    for node in _scope_chain(text, line):
+        parts.append(_scope_name(node))
+        if not isinstance(node, ast.ClassDef):
+            parts.append("<locals>")
+    if parts and parts[-1] == "<locals>":
+        parts.pop()
+    return ".".join(parts) or MODULE_QUALNAME
+
+
+def function_span(text: str, line: int) -> tuple[int, int]:
+    """(def line, end line) of the innermost function, class or lambda; the file at top level."""
+    chain = _scope_chain(text, line)
+    if not chain:
+        return 1, len(source_lines(text))
+    node = chain[-1]
+    return node.lineno, node.end_lineno or node.lineno  # type: ignore[attr-defined]
+
+
+def _callee_name(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+def call_span(
+    text: str, line: int, names: Sequence[str] = (), keywords: Sequence[str] = ()
+) -> tuple[int, int]:
+    """(line, end_line) of the call starting on `line`, for Pythons without co_positions.
+
+    Before 3.11 a frame only knows the first line of a multi-line call. Of the calls that
+    start there, prefer one whose callee is named in `names`, then the most keyword names
+    in common with `keywords`, then the outermost; (line, line) when none starts there.
+    """
+    wanted, given = set(names), set(keywords)
+    best: ast.Call | None = None
+    best_score = (-1, -1)
+    for node in ast.walk(_tree(text)):  # breadth first: outer calls come before inner ones
+        if not isinstance(node, ast.Call) or node.lineno != line:
+            continue
+        score = (
+            int(_callee_name(node.func) in wanted),
+            len(given.intersection(k.arg for k in node.keywords if k.arg)),
+        )
+        if score > best_score:
+            best, best_score = node, score
+    if best is None:
+        return line, line
+    return line, best.end_lineno or line

@@ -1,0 +1,161 @@
+"""`ddp-codemod trace`: run a training command with the DDP recorder injected.
+
+The recorder travels through the environment only (PYTHONPATH and DDP_CODEMOD_* variables),
+so torchrun, its workers and spawned children all pick it up without any change to the
+repo. This module never imports torch: it only launches, waits and counts evidence files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from codemod.recorder import FOLDER as RECORDER_FOLDER
+
+EXIT_USAGE, EXIT_NOT_FOUND, EXIT_NOT_EXECUTABLE = 2, 127, 126
+_FORWARDED = (signal.SIGINT, signal.SIGTERM)
+_OURS = ("DDP_CODEMOD_STEPS", "DDP_CODEMOD_REPO_ID")  # unset unless this trace sets them
+
+
+class TraceError(Exception):
+    """The command could not be started; `status` is the shell's exit code for that."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Trace:
+    command: tuple[str, ...]
+    out: Path  # absolute
+    root: Path  # the repo root: the directory trace runs in
+    steps: int | None = None
+    run_id: str = ""
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    status: int  # the command's exit status, 128 + N when signal N ended it
+    evidence: tuple[Path, ...]  # this run's evidence files
+
+
+def repo_id(root: Path) -> str | None:
+    """The first root commit: names the repo across clones, renames and later commits."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-list", "--max-parents=0", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return None
+    lines = done.stdout.split()
+    return lines[0] if done.returncode == 0 and lines else None
+
+
+def environment(base: Mapping[str, str], trace: Trace, repo: str | None) -> dict[str, str]:
+    """The child's environment: recorder first on PYTHONPATH, run settings in DDP_CODEMOD_*."""
+    env = {k: v for k, v in base.items() if k not in _OURS}
+    path = base.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(RECORDER_FOLDER) + (os.pathsep + path if path else "")
+    env["DDP_CODEMOD_OUT"] = str(trace.out)
+    env["DDP_CODEMOD_ROOT"] = str(trace.root)
+    env["DDP_CODEMOD_COMMAND"] = json.dumps(list(trace.command))
+    env["DDP_CODEMOD_RUN_ID"] = trace.run_id
+    if trace.steps is not None:
+        env["DDP_CODEMOD_STEPS"] = str(trace.steps)
+    if repo is not None:
+        env["DDP_CODEMOD_REPO_ID"] = repo
+    return env
+
+
+def evidence_files(out: Path, run_id: str) -> tuple[Path, ...]:
+    """Evidence files in `out` that this run wrote (older runs' files are left alone)."""
+    found = []
+    for path in sorted(out.glob("evidence-*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("run_id") == run_id:
+            found.append(path)
+    return tuple(found)
+
+
+def exit_status(returncode: int) -> int:
+    """A shell's view of a child's end: its own code, or 128 + N when signal N killed it."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _terminal_sent_it(signum: int) -> bool:
+    """Ctrl-C at a terminal reaches the whole foreground group, the child included."""
+    if signum != signal.SIGINT:
+        return False
+    try:
+        return os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
+    except OSError:
+        return False
+
+
+@contextmanager
+def _forwarding(child: subprocess.Popen[bytes]) -> Iterator[None]:
+    """Pass SIGINT/SIGTERM on to the child and let it decide how to end."""
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        if not _terminal_sent_it(signum) and child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in _FORWARDED}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run(trace: Trace, base_env: Mapping[str, str] | None = None) -> TraceResult:
+    """Run the command to its end with the recorder injected; raise TraceError if it can't start."""
+    env = environment(os.environ if base_env is None else base_env, trace, repo_id(trace.root))
+    try:
+        trace.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        message = f"cannot create {trace.out}: {exc.strerror or exc}"
+        raise TraceError(message, EXIT_USAGE) from None
+    try:
+        child = subprocess.Popen(list(trace.command), cwd=trace.root, env=env)
+    except FileNotFoundError:
+        raise TraceError(f"command not found: {trace.command[0]}", EXIT_NOT_FOUND) from None
+    except PermissionError:
+        message = f"cannot run {trace.command[0]}: permission denied"
+        raise TraceError(message, EXIT_NOT_EXECUTABLE) from None
+    with _forwarding(child):
+        returncode = child.wait()
+    return TraceResult(exit_status(returncode), evidence_files(trace.out, trace.run_id))
+
+
+def new_trace(command: Sequence[str], out: str, steps: int | None, cwd: Path) -> Trace:
+    return Trace(tuple(command), (cwd / out).resolve(), cwd, steps, str(uuid.uuid4()))
+
+
+def summary(result: TraceResult, out: Path, cwd: Path) -> str:
+    """The one line trace ends with: how many evidence files, and where."""
+    try:
+        where = out.relative_to(cwd).as_posix() or "."
+    except ValueError:
+        where = str(out)
+    n = len(result.evidence)
+    line = f"ddp-codemod: wrote {n} evidence file{'' if n == 1 else 's'} to {where}/"
+    if not n:
+        line += " (no process of the command built a DistributedDataParallel)"
+    return line

@@ -1,0 +1,196 @@
+"""`ddp-codemod trace` as a user runs it: environment, exit codes, signals, sitecustomize."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from codemod.recorder import FOLDER
+from tests.ddp_runs import PYTHON, TIMEOUT_S, clean_env, git_init, trace, trace_cmd, write_repo
+
+SHOW_ENV = (
+    "import json, os; print(json.dumps({k: v for k, v in os.environ.items() "
+    "if k.startswith('DDP_CODEMOD_') or k == 'PYTHONPATH'}))"
+)
+
+
+def _env_seen(traced) -> dict[str, str]:
+    return json.loads(traced.proc.stdout.splitlines()[0])
+
+
+def test_environment_of_the_command(tmp_path: Path):
+    root_commit = git_init(write_repo(tmp_path, {"README": "x\n"}))
+    env = clean_env(PYTHONPATH="/somewhere/else", DDP_CODEMOD_STEPS="99")
+    traced = trace(tmp_path, [PYTHON, "-c", SHOW_ENV], "--out", "ev", env=env)
+    assert traced.returncode == 0, traced.proc.stderr
+    seen = _env_seen(traced)
+    assert seen["PYTHONPATH"] == f"{FOLDER}{os.pathsep}/somewhere/else"
+    assert seen["DDP_CODEMOD_OUT"] == str(tmp_path / "ev")
+    assert seen["DDP_CODEMOD_ROOT"] == str(tmp_path)
+    assert json.loads(seen["DDP_CODEMOD_COMMAND"]) == [PYTHON, "-c", SHOW_ENV]
+    assert len(seen["DDP_CODEMOD_RUN_ID"]) == 36
+    assert seen["DDP_CODEMOD_REPO_ID"] == root_commit
+    assert "DDP_CODEMOD_STEPS" not in seen  # a stale value from outside is not passed on
+    assert (tmp_path / "ev").is_dir()
+    assert (
+        traced.proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith("ddp-codemod: wrote 0 evidence files to ev/")
+    )
+
+
+def test_steps_and_no_repo_id_outside_git(tmp_path: Path):
+    traced = trace(tmp_path, [PYTHON, "-c", SHOW_ENV], "--steps", "4")
+    seen = _env_seen(traced)
+    assert seen["DDP_CODEMOD_STEPS"] == "4"
+    assert "DDP_CODEMOD_REPO_ID" not in seen
+    assert seen["PYTHONPATH"] == str(FOLDER)
+    assert seen["DDP_CODEMOD_OUT"] == str(tmp_path / ".ddp-codemod")
+
+
+def test_options_before_the_command_without_double_dash(tmp_path: Path):
+    done = subprocess.run(
+        [*trace_cmd("--steps", "2"), PYTHON, "-c", SHOW_ENV, "--not-for-trace"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[0])["DDP_CODEMOD_STEPS"] == "2"
+
+
+def test_missing_command_exits_127_with_one_line(tmp_path: Path):
+    traced = trace(tmp_path, ["no-such-command-ddp-codemod"])
+    assert traced.returncode == 127
+    assert traced.proc.stderr.strip().splitlines() == [
+        "ddp-codemod: error: command not found: no-such-command-ddp-codemod"
+    ]
+
+
+def test_failing_command_exit_status_is_passed_on(tmp_path: Path):
+    assert trace(tmp_path, [PYTHON, "-c", "raise SystemExit(3)"]).returncode == 3
+
+
+def test_trace_requires_a_command(tmp_path: Path):
+    traced = trace(tmp_path, [])
+    assert traced.returncode == 2
+    assert "Missing argument" in traced.proc.stderr
+
+
+SITECUSTOMIZE = """\
+import os
+
+MARK = __name__
+if "DDP_CODEMOD_RUN_ID" in os.environ:  # the traced command, not trace's own Python
+    print("repo sitecustomize ran")
+"""
+
+
+def test_repo_sitecustomize_still_runs_and_torch_is_not_imported_early(tmp_path: Path):
+    site = write_repo(
+        tmp_path / "site",
+        {"sitecustomize.py": SITECUSTOMIZE},
+    )
+    probe = (
+        "import sys, sitecustomize\n"
+        "print(sitecustomize.MARK, sitecustomize.__file__)\n"
+        "print('torch' in sys.modules)\n"
+        "print([type(f).__name__ for f in sys.meta_path if 'DDP' in type(f).__name__])\n"
+    )
+    traced = trace(tmp_path, [PYTHON, "-c", probe], env=clean_env(PYTHONPATH=str(site)))
+    assert traced.returncode == 0, traced.proc.stderr
+    assert traced.proc.stdout.splitlines() == [
+        "repo sitecustomize ran",
+        f"sitecustomize {site / 'sitecustomize.py'}",
+        "False",
+        "['_DDPFinder']",
+    ]
+
+
+def test_recorder_patches_ddp_without_changing_the_module(tmp_path: Path):
+    probe = (
+        "import importlib.machinery, torch\n"
+        "from torch.nn.parallel import distributed as d\n"
+        "print(hasattr(d.DistributedDataParallel, '_ddp_codemod_original_init'))\n"
+        "print(type(d.__loader__) is importlib.machinery.SourceFileLoader)\n"
+        "print(d.__spec__.loader is d.__loader__)\n"
+    )
+    traced = trace(tmp_path, [PYTHON, "-c", probe])
+    assert traced.returncode == 0, traced.proc.stderr
+    assert traced.proc.stdout.splitlines() == ["True", "True", "True"]
+    assert traced.evidence == []  # torch imported, no DDP built: no file
+
+
+def test_trace_itself_does_not_import_torch(tmp_path: Path):
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('torch imported:', 'torch' in sys.modules))\n"
+        "from codemod.cli import main\n"
+        f"main(['trace', '--', {PYTHON!r}, '-c', 'pass'])\n"
+    )
+    done = subprocess.run(
+        [PYTHON, "-c", probe],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "torch imported: False"
+
+
+def test_sigint_is_forwarded_and_its_status_passed_on(tmp_path: Path):
+    child = "import os, signal; print('ready', os.getpid(), flush=True); signal.pause()"
+    proc = subprocess.Popen(
+        [*trace_cmd(), "--", PYTHON, "-c", child],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    child_pid = None
+    try:
+        assert proc.stdout is not None
+        word, pid = proc.stdout.readline().split()
+        assert word == "ready"
+        child_pid = int(pid)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=TIMEOUT_S) == 128 + signal.SIGINT
+        assert "KeyboardInterrupt" in (proc.stderr.read() if proc.stderr else "")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if child_pid is not None:
+            with contextlib.suppress(ProcessLookupError):  # only if forwarding failed
+                os.kill(child_pid, signal.SIGKILL)
+        proc.communicate()
+
+
+def test_trace_help_names_its_options():
+    done = subprocess.run(
+        [sys.executable, "-m", "codemod", "trace", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert "--steps N" in done.stdout and "--out DIR" in done.stdout
+
+
+def test_out_that_cannot_be_a_folder_is_a_usage_error(tmp_path: Path):
+    (tmp_path / "taken").write_text("")
+    traced = trace(tmp_path, [PYTHON, "-c", "print('ran')"], "--out", "taken")
+    assert traced.returncode == 2
+    assert traced.proc.stdout == ""
+    assert traced.proc.stderr.startswith("ddp-codemod: error: cannot create ")
