@@ -6,6 +6,7 @@ Every run is a real process tree: `python -m codemod trace -- python -m torch.di
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -16,9 +17,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 PYTHON = sys.executable
 TIMEOUT_S = 180  # one run; a hang fails the test instead of blocking the suite
 Evidence = dict[str, Any]
+
+
+def require(module: str) -> None:
+    """Skip without `module`, except in CI (DDP_CODEMOD_CI=1), where that is a failure:
+    the real framework runs are the point of these tests."""
+    if importlib.util.find_spec(module) is None:
+        if os.environ.get("DDP_CODEMOD_CI"):
+            pytest.fail(f"{module} is not installed; CI must run this test")
+        pytest.skip(f"{module} is not installed")
+
+
+def scan_json(repo: Path) -> dict[str, Any]:
+    """`ddp-codemod scan . --format json` in `repo`."""
+    result = subprocess.run(
+        [PYTHON, "-m", "codemod", "scan", ".", "--format", "json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def free_port() -> int:

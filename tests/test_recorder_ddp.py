@@ -7,6 +7,7 @@ numerics comparison need runs of their own.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 from pathlib import Path
@@ -71,7 +72,10 @@ def test_one_evidence_file_per_rank_with_the_run_facts(zoo):
         assert ev["world_size"] == 2
         assert ev["torch"] == torch.__version__
         assert ev["finished"] is True and ev["steps_limit"] is None
-        assert ev["files_read"] == [] and ev["errors"] == []
+        assert ev["errors"] == []
+        read = {f["path"]: f["sha256"] for f in ev["files_read"]}  # config evidence
+        assert read["helpers.py"] == hashlib.sha256((repo / "helpers.py").read_bytes()).hexdigest()
+        assert set(read) <= {"helpers.py", "train.py"}
         assert len(ev["instances"]) == 9
         for inst in ev["instances"]:
             assert inst["find_unused_parameters"] is True and inst["static_graph"] is False

@@ -1,29 +1,24 @@
 """DDP built by accelerate and Lightning under torchrun: the repo frames pair it with user code.
 
-CI installs both (`pip install accelerate lightning` after torch); elsewhere these skip.
+CI installs both (`pip install accelerate lightning` after torch) and fails if they are
+missing; elsewhere these skip.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-
-import pytest
 
 from tests.ddp_runs import (
     ACCELERATE,
     LIGHTNING,
     Traced,
     frame_functions,
+    require,
+    scan_json,
     torchrun,
     trace,
     write_repo,
 )
-
-
-def _needs(module: str) -> pytest.MarkDecorator:
-    missing = importlib.util.find_spec(module) is None
-    return pytest.mark.skipif(missing, reason=f"{module} is not installed")
 
 
 def _check(traced: Traced, user_functions: list[tuple[str, str]]) -> None:
@@ -41,21 +36,30 @@ def _check(traced: Traced, user_functions: list[tuple[str, str]]) -> None:
         assert inst["unused"] == {"unused.weight": 4, "unused.bias": 4}
 
 
-@_needs("accelerate")
+def _framework_site_is_unsafe(repo: Path, kind: str) -> None:
+    """The static side pairs the framework site through the function on the stack."""
+    (site,) = [s for s in scan_json(repo)["sites"] if s["kind"] == kind]
+    assert site["verdict"] == "unsafe", site
+    assert site["unused"] == {"unused.bias": 4, "unused.weight": 4}
+
+
 def test_accelerate_prepare(tmp_path: Path):
+    require("accelerate")
     repo = write_repo(tmp_path, {"train.py": ACCELERATE})
     traced = trace(repo, torchrun("train.py"))
     _check(traced, [("train.py", "setup"), ("train.py", "main"), ("train.py", "<module>")])
     setup_frame = traced.evidence[0]["instances"][0]["frames"][0]
     text = (repo / "train.py").read_text().splitlines()
     assert "accelerator.prepare(" in text[setup_frame["line"] - 1]
+    _framework_site_is_unsafe(repo, "accelerate")
 
 
-@_needs("lightning")
 def test_lightning_ddp_strategy(tmp_path: Path):
+    require("lightning")
     repo = write_repo(tmp_path, {"train.py": LIGHTNING})
     traced = trace(repo, torchrun("train.py"))
     _check(traced, [("train.py", "fit"), ("train.py", "<module>")])
     fit_frame = traced.evidence[0]["instances"][0]["frames"][0]
     text = (repo / "train.py").read_text().splitlines()
     assert "trainer.fit(" in text[fit_frame["line"] - 1]
+    _framework_site_is_unsafe(repo, "lightning")

@@ -521,10 +521,20 @@ class Recorder:
             "updated": _now(),
             "finished": self.finished,
             "steps_limit": self.steps,
-            "files_read": [],
+            "files_read": self._files_read(),
             "errors": list(self.errors),
             "instances": [inst.as_json() for inst in self.instances],
         }
+
+    def _files_read(self) -> list[dict[str, str]]:
+        files = sys.modules.get("_ddp_codemod_files")
+        if files is None:
+            return []
+        try:
+            return files.snapshot()
+        except Exception as exc:
+            self.report("listing the files read", exc)
+            return []
 
     def write(self) -> None:
         """Atomically replace this process's evidence file; a forked child never writes it."""

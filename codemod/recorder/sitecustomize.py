@@ -2,9 +2,9 @@
 
 `ddp-codemod trace` puts this folder first on PYTHONPATH, so every Python process of the
 traced command (torchrun, its workers, mp.spawn children) runs this file at start-up. It must
-stay cheap and must not import torch: it only adds an import hook that patches
-DistributedDataParallel.__init__ once torch.nn.parallel.distributed has executed. Python 3.8
-syntax; stdlib only.
+stay cheap and must not import torch: it adds an audit hook that notes which repo files are
+opened (config evidence) and an import hook that patches DistributedDataParallel.__init__
+once torch.nn.parallel.distributed has executed. Python 3.8 syntax; stdlib only.
 """
 
 from __future__ import annotations
@@ -127,4 +127,8 @@ if _SENTINEL not in sys.modules:  # a sitecustomize that chains back to us must 
     sys.modules[_SENTINEL] = sys.modules[__name__]
     _chain()
     if os.environ.get("DDP_CODEMOD_OUT"):
+        try:  # note config files as they are opened, before the program reads any
+            _load("_ddp_codemod_files").install(os.environ.get("DDP_CODEMOD_ROOT") or os.getcwd())
+        except Exception as exc:
+            sys.stderr.write(f"ddp-codemod: could not watch file reads: {exc!r}\n")
         _install()

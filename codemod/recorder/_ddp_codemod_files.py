@@ -1,0 +1,100 @@
+"""Which repo files (configs, sources) the traced process read, for config evidence.
+
+An audit hook on `open` notes paths ending in .py/.yaml/.yml (and .pyc, mapped back to the
+source it caches) as they are opened; nothing is read or hashed then. When the recorder
+writes its evidence it asks for a snapshot: the files under the repo root, each with the
+sha256 of its bytes, so the static side can tell a config read by this run, and whether it
+changed since. The hook runs on every audited event of the process, so it does one string
+comparison for the rest and never raises (an exception there would fail the user's open).
+Python 3.8 syntax; stdlib only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from typing import Any
+
+_SUFFIXES = (".py", ".yaml", ".yml", ".pyc")
+_SKIP_PARTS = frozenset({"site-packages", "dist-packages", ".git", ".ddp-codemod"})
+
+
+class FilesRead:
+    def __init__(self, root: str) -> None:
+        self.root = os.path.realpath(root)
+        self.opened: dict[str, str] = {}  # as passed to open -> absolute at that moment
+        self._hashes: dict[str, tuple[tuple[int, int], str]] = {}
+        prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+        real = {os.path.realpath(p) for p in prefixes if p}
+        self._prefixes = [p for p in real if not _under(self.root, p)]
+
+    def hook(self, event: str, args: Any) -> None:
+        if event != "open":
+            return
+        try:
+            path = args[0]
+            if path.__class__ is str and path.endswith(_SUFFIXES) and path not in self.opened:
+                self.opened[path] = os.path.abspath(path)
+        except Exception:
+            pass
+
+    def _repo_path(self, absolute: str) -> tuple[str, str] | None:
+        """(real path, repo-relative POSIX path) of repo source, else None."""
+        if absolute.endswith(".pyc"):
+            folder, name = os.path.split(absolute)
+            if os.path.basename(folder) != "__pycache__":
+                return None
+            absolute = os.path.join(os.path.dirname(folder), name.split(".", 1)[0] + ".py")
+        real = os.path.realpath(absolute)
+        if not _under(real, self.root) or any(_under(real, p) for p in self._prefixes):
+            return None
+        parts = os.path.relpath(real, self.root).split(os.sep)
+        if _SKIP_PARTS.intersection(parts):
+            return None
+        return real, "/".join(parts)
+
+    def snapshot(self) -> list[dict[str, str]]:
+        """[{"path": repo-relative, "sha256": of the bytes now}], sorted by path."""
+        found: dict[str, str] = {}
+        for absolute in list(self.opened.values()):
+            located = self._repo_path(absolute)
+            if located is None or located[1] in found:
+                continue
+            digest = self._sha256(located[0])
+            if digest is not None:
+                found[located[1]] = digest
+        return [{"path": rel, "sha256": found[rel]} for rel in sorted(found)]
+
+    def _sha256(self, real: str) -> str | None:
+        try:
+            stat = os.stat(real)
+            key = (stat.st_mtime_ns, stat.st_size)
+            cached = self._hashes.get(real)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            with open(real, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()
+        except OSError:
+            return None
+        self._hashes[real] = (key, digest)
+        return digest
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+READ: FilesRead | None = None
+
+
+def install(root: str) -> None:
+    """Start noting opened files; once per process (audit hooks cannot be removed)."""
+    global READ
+    if READ is None and hasattr(sys, "addaudithook"):
+        READ = FilesRead(root)
+        sys.addaudithook(READ.hook)
+
+
+def snapshot() -> list[dict[str, str]]:
+    return READ.snapshot() if READ is not None else []
