@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from codemod.gitinfo import root_commit
 from codemod.recorder import FOLDER as RECORDER_FOLDER
 
 EXIT_USAGE, EXIT_NOT_FOUND, EXIT_NOT_EXECUTABLE = 2, 127, 126
@@ -46,22 +47,6 @@ class Trace:
 class TraceResult:
     status: int  # the command's exit status, 128 + N when signal N ended it
     evidence: tuple[Path, ...]  # this run's evidence files
-
-
-def repo_id(root: Path) -> str | None:
-    """The first root commit: names the repo across clones, renames and later commits."""
-    try:
-        done = subprocess.run(
-            ["git", "rev-list", "--max-parents=0", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except OSError:
-        return None
-    lines = done.stdout.split()
-    return lines[0] if done.returncode == 0 and lines else None
 
 
 def environment(base: Mapping[str, str], trace: Trace, repo: str | None) -> dict[str, str]:
@@ -126,7 +111,7 @@ def _forwarding(child: subprocess.Popen[bytes]) -> Iterator[None]:
 
 def run(trace: Trace, base_env: Mapping[str, str] | None = None) -> TraceResult:
     """Run the command to its end with the recorder injected; raise TraceError if it can't start."""
-    env = environment(os.environ if base_env is None else base_env, trace, repo_id(trace.root))
+    env = environment(os.environ if base_env is None else base_env, trace, root_commit(trace.root))
     try:
         trace.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

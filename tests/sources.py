@@ -1,9 +1,15 @@
-"""Source snippets, evidence and git identity that the workflow tests share."""
+"""Source snippets, evidence, git identity and in-process CLI calls the tests share."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+from typing import Any
 
+from click.testing import CliRunner, Result
+
+from codemod.cli import main
 from tests.evidence_docs import call_site, frame, instance
 
 DDP_IMPORT = "from torch.nn.parallel import DistributedDataParallel as DDP\n"
@@ -32,3 +38,19 @@ def traced(repo: Path, rel: str, **kw) -> dict:
     return instance(
         call_site(repo, rel, 5, 7, "build"), [frame(repo, rel, 5, "build", (4, 7))], **kw
     )
+
+
+def invoke(cwd: Path, *args: str) -> Result:
+    """The CLI in this process, run from `cwd` (click's runner keeps stdout and stderr apart)."""
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+def invoke_json(cwd: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    """(exit code, the --format json report, stderr) of a CLI call from `cwd`."""
+    result = invoke(cwd, *args, "--format", "json")
+    return result.exit_code, json.loads(result.stdout), result.stderr

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import Result
 
-from codemod.cli import main
+from tests.sources import invoke
 
 DDP_IMPORT = "from torch.nn.parallel import DistributedDataParallel as DDP\n"
 TRUE_SITE = DDP_IMPORT + "model = DDP(model, find_unused_parameters=True)\n"
 SITE_FIELDS = {"path", "line", "end_line", "kind", "setting", "value", "verdict", "reason"}
 
 
-def run(*args: str, cwd: Path):
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(main, list(args), catch_exceptions=False)
-    finally:
-        os.chdir(old)
+def run(*args: str, cwd: Path) -> Result:
+    return invoke(cwd, *args)
 
 
 def write(root: Path, rel: str, text: str | bytes) -> Path:

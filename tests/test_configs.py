@@ -3,15 +3,12 @@ base config only when every config inheriting its setting is covered too."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from codemod.cli import main
 from tests.evidence_docs import call_site, instance, write_run
+from tests.sources import invoke_json
 
 TRAIN = """from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -39,13 +36,8 @@ def repo(tmp_path: Path) -> Path:
 
 
 def run_cli(repo: Path, *args: str) -> tuple[int, dict]:
-    old = Path.cwd()
-    os.chdir(repo)
-    try:
-        result = CliRunner().invoke(main, [*args, "--format", "json"], catch_exceptions=False)
-    finally:
-        os.chdir(old)
-    return result.exit_code, json.loads(result.stdout)
+    code, report, _ = invoke_json(repo, *args)
+    return code, report
 
 
 def sites(report: dict) -> dict[str, dict]:

@@ -7,14 +7,12 @@ real recorder is exercised by the torchrun tests.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from codemod.cli import main
 from tests.evidence_docs import call_site, frame, instance, write_run
+from tests.sources import invoke_json
 
 TRAIN = """from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -28,13 +26,7 @@ def build(model, rank):
 
 
 def run_cli(repo: Path, *args: str) -> tuple[int, dict, str]:
-    old = Path.cwd()
-    os.chdir(repo)
-    try:
-        result = CliRunner().invoke(main, [*args, "--format", "json"], catch_exceptions=False)
-    finally:
-        os.chdir(old)
-    return result.exit_code, json.loads(result.stdout), result.stderr
+    return invoke_json(repo, *args)
 
 
 @pytest.fixture

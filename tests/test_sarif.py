@@ -4,17 +4,15 @@ site with kind, verdict and reason, and fixes that rebuild exactly what `apply` 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 import jsonschema
 import pytest
-from click.testing import CliRunner
+from click.testing import Result
 
-from codemod.cli import main
 from tests.evidence_docs import write_run
-from tests.sources import BUILD, DDP_IMPORT, traced
+from tests.sources import BUILD, DDP_IMPORT, invoke, traced
 
 SCHEMA_NAME = "sarif-schema-2.1.0.json"
 FILES = {
@@ -80,13 +78,8 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-def _cli(repo: Path, *args: str):
-    old = Path.cwd()
-    os.chdir(repo)
-    try:
-        return CliRunner().invoke(main, list(args), catch_exceptions=False)
-    finally:
-        os.chdir(old)
+def _cli(repo: Path, *args: str) -> Result:
+    return invoke(repo, *args)
 
 
 def _replace(text: str, replacements: list[dict]) -> str:
