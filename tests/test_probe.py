@@ -115,9 +115,9 @@ def test_unused_layer_is_unsafe_names_it_and_stays(tmp_path: Path):
     repo = tmp_path / "unused_layer"
     shutil.copytree(EXAMPLES / "unused_layer", repo, ignore=LOCAL_FILES)
     before = (repo / "model.py").read_text()
-    result = probe(
-        repo, "probe_factory.py:make", "--site", "model.py", "--steps", "4", "--format", "json"
-    )
+    # from the folder above: paths resolve from there, evidence goes to the example's root
+    args = ("unused_layer/probe_factory.py:make", "--site", "unused_layer/model.py")
+    result = probe(tmp_path, *args, "--steps", "4", "--format", "json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["verdict"] == "unsafe"
@@ -126,6 +126,8 @@ def test_unused_layer_is_unsafe_names_it_and_stays(tmp_path: Path):
     assert "Expected to have finished reduction" in report["runs"]["B"]["error"]
     assert report["probe"]["hung"] == []
     assert report["comparison"] is None and "ratio" not in report["probe"]
+    assert report["site"] == "model.py:19 (build_ddp_model)"
+    assert [Path(p).parent for p in report["evidence"]] == [repo / ".ddp-codemod"] * 2
     site = only_site(repo)
     assert site["verdict"] == "unsafe"
     assert site["unused"] == {"aux_head.bias": 4, "aux_head.weight": 4}
@@ -218,6 +220,7 @@ def test_reentrant_checkpointing_fails_with_true_and_dropping_the_flag_fixes_it(
 
 
 HANGS_IN_B = """\
+import os
 import subprocess
 import time
 

@@ -35,6 +35,13 @@ class FactoryError(Exception):
     """What is wrong with the factory, in one line."""
 
 
+@dataclass(frozen=True)
+class Factory:
+    target: str  # as the user wrote it, for messages
+    function: Callable[[], Any]
+    path: tuple[str, ...]  # folders first on sys.path while user code imports things
+
+
 @dataclass
 class Setup:
     model: Any  # torch.nn.Module
@@ -51,46 +58,51 @@ def split_target(target: str) -> tuple[str, str]:
     return module, attr
 
 
-def _module_name(module: str, cwd: str) -> tuple[str, str]:
-    """(importable name, folder to put first on sys.path) for a dotted name or a .py path."""
+def _module_name(module: str, cwd: str) -> tuple[str, tuple[str, ...]]:
+    """(importable name, folders first on sys.path) for a dotted name or a .py path.
+
+    A dotted name imports from cwd, like `python -m`; a path imports the way `python PATH`
+    runs it, its own folder first, and then cwd, so `from detector import ...` next to the
+    factory and `from damo.config import ...` from the repo root both work.
+    """
     if not (module.endswith(".py") or "/" in module or os.sep in module):
-        return module, cwd
+        return module, (cwd,)
     path = os.path.abspath(os.path.join(cwd, module))
-    if not os.path.isfile(path):
+    if not os.path.isfile(path) or not path.endswith(".py"):
         raise FactoryError(f"cannot import {module}: no such file")
-    stem = os.path.splitext(path)[0]
-    rel = os.path.relpath(stem, cwd)
-    parts = rel.split(os.sep)
-    if rel.startswith(os.pardir) or not all(p.isidentifier() for p in parts):
-        return os.path.basename(stem), os.path.dirname(path)  # outside cwd: import it alone
-    return ".".join(parts), cwd
+    stem = os.path.basename(path)[:-3]
+    if not stem.isidentifier():
+        raise FactoryError(f"cannot import {module}: {stem!r} is not a module name")
+    return stem, (os.path.dirname(path), cwd)
 
 
 @contextlib.contextmanager
-def _first_on_path(folder: str) -> Iterator[None]:
-    sys.path.insert(0, folder)
+def first_on_path(folders: tuple[str, ...]) -> Iterator[None]:
+    """Put `folders` first on sys.path for a while, then take them off again."""
+    sys.path[:0] = folders
     try:
         yield
     finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(folder)
+        for folder in folders:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(folder)
 
 
-def load(target: str, cwd: str) -> Callable[[], Any]:
-    """Import the factory the way `python -c "from MODULE import FACTORY"` would from cwd."""
+def load(target: str, cwd: str) -> Factory:
+    """Import MODULE and find FACTORY in it; FactoryError says what went wrong."""
     module, attr = split_target(target)
-    name, folder = _module_name(module, cwd)
-    with _first_on_path(folder):
+    name, path = _module_name(module, cwd)
+    with first_on_path(path):
         try:
             mod = importlib.import_module(name)
         except Exception as exc:
             raise FactoryError(f"cannot import {module}: {_one_line(exc)}") from None
-    factory = getattr(mod, attr, None)
-    if factory is None:
+    function = getattr(mod, attr, None)
+    if function is None:
         raise FactoryError(f"{module} has no attribute {attr!r}")
-    if not callable(factory):
+    if not callable(function):
         raise FactoryError(f"{target} is not callable")
-    return factory
+    return Factory(target, function, path)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -110,13 +122,14 @@ def _sgd(params: Any) -> Any:
     return torch.optim.SGD(params, lr=DEFAULT_LR)
 
 
-def build(factory: Callable[[], Any], target: str, cwd: str) -> Setup:
-    """Call the factory (cwd first on sys.path, for its lazy imports) and check its shape."""
+def build(factory: Factory) -> Setup:
+    """Call the factory (its import path in place, for lazy imports) and check its shape."""
     import torch
 
-    with _first_on_path(cwd):
+    target = factory.target
+    with first_on_path(factory.path):
         try:
-            made = factory()
+            made = factory.function()
         except Exception as exc:
             raise FactoryError(f"{target} raised {_one_line(exc)}") from None
     missing = [k for k in REQUIRED if _field(made, k) is None]

@@ -110,6 +110,8 @@ def _status(proc: subprocess.Popen[bytes]) -> int | None:
     """
     if proc.returncode is not None:
         return proc.returncode
+    if not hasattr(os, "waitid"):
+        return proc.poll()
     try:
         info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
     except ChildProcessError:

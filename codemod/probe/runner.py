@@ -141,9 +141,9 @@ def _error_of(run: RunResult | None) -> str | None:
 def _validate(req: Request) -> None:
     """Import, call and check the factory here: bad input is one line, before any rank runs."""
     try:
-        make = factories.load(req.target, str(req.cwd))
+        factory = factories.load(req.target, str(req.cwd))
         factories.seed(SEED)
-        setup = factories.build(make, req.target, str(req.cwd))
+        setup = factories.build(factory)
         factories.check_batches(setup, req.target)
     except factories.FactoryError as exc:
         raise ProbeError(str(exc)) from None

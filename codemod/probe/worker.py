@@ -57,13 +57,12 @@ class Worker:
         self.rank = rank
         self.world_size = world_size
         self.factory = _load("_ddp_codemod_probe_factory", os.path.join(HERE, "factory.py"))
-        self.target = job["target"]
-        self.cwd = job["cwd"]
-        self._make = self.factory.load(self.target, self.cwd)
+        self._make = self.factory.load(job["target"], job["cwd"])
+        sys.path[:0] = self._make.path  # for whatever batch() and loss() import later
 
     def setup(self) -> Any:
         self.factory.seed(self.job["seed"])
-        return self.factory.build(self._make, self.target, self.cwd)
+        return self.factory.build(self._make)
 
     def ddp(self, model: Any, **kwargs: Any) -> Any:
         from torch.nn.parallel import DistributedDataParallel

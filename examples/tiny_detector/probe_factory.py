@@ -1,11 +1,15 @@
 """What `ddp-codemod probe probe_factory.py:make` trains: the detector from its config, on CPU."""
 
+import os
+
 import torch
 from detector import build_local_model, parse_config
 
+CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "tiny.py")
+
 
 def make():
-    cfg = parse_config("configs/tiny.py")
+    cfg = parse_config(CONFIG)
     model = build_local_model(cfg, device="cpu")
     train = cfg["train"]
     classes = cfg["model"]["num_classes"]
