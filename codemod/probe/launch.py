@@ -47,6 +47,10 @@ class RankResult:
             return str(self.result["error"])
         if self.ok:
             return None
+        if self.returncode is None:
+            return "killed: the run was stopped while this rank was still running"
+        if self.returncode < 0:
+            return f"killed by signal {-self.returncode}"
         lines = [line for line in self.log.splitlines() if line.strip()]
         return lines[-1].strip() if lines else f"exit status {self.returncode}"
 
@@ -171,6 +175,7 @@ def _once(
     start = time.monotonic()
     deadline = start + timeout
     hung = False
+    stopped: set[int] = set()  # ranks still running when we killed them
     with _terminate_raises():
         try:
             for rank in range(world_size):
@@ -201,15 +206,15 @@ def _once(
                     break
                 time.sleep(POLL_S)
         finally:
+            stopped.update(i for i, p in enumerate(procs) if _status(p) is None)
             for proc in procs:
                 _kill_group(proc)  # its own group: the rank and anything it started
             for proc in procs:
                 proc.wait()
     ranks = []
     for rank, proc in enumerate(procs):
-        killed = proc.returncode == -signal.SIGKILL
+        code = None if rank in stopped else proc.returncode
         result = _read_result(folder / f"result-{rank}.json")
-        code = None if killed and result is None else proc.returncode
         ranks.append(RankResult(rank, code, result, _tail(logs[rank])))
     return RunResult(name, ranks, hung, time.monotonic() - start, folder)
 
