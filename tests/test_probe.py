@@ -7,6 +7,7 @@ evidence proves. The examples/ packages are the README's worked example.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -283,4 +284,33 @@ def test_a_rank_that_hangs_is_killed_with_everything_it_started(tmp_path: Path):
         time.sleep(0.1)
     assert _gone(worker) and _gone(child)
     assert _port_free(port)
+    assert not (repo / ".ddp-codemod").exists()
+
+
+LOSS_RAISES = """\
+import torch
+
+
+def make():
+    def batch(step, rank):
+        return torch.randn(2, 4, generator=torch.Generator().manual_seed(100 * rank + step))
+
+    def loss(model, x):
+        return model(x).sum() * (1 / 0)  # a bug in the user's loss
+
+    return {"model": torch.nn.Linear(4, 4), "batch": batch, "loss": loss}
+"""
+
+
+def test_run_a_failing_in_user_code_is_one_line_and_exit_2(tmp_path: Path):
+    repo = write_repo(tmp_path, {"train.py": BUILD, "factory.py": LOSS_RAISES})
+    result = probe(repo, "factory:make", "--site", "train.py", "--steps", "2")
+    assert result.returncode == 2
+    assert re.fullmatch(
+        r"ddp-codemod: error: run A \(find_unused_parameters=True\) failed on rank [01]: "
+        r"ZeroDivisionError: division by zero \(at factory.py:9 in loss\)",
+        result.stderr.strip().splitlines()[-1],
+    ), result.stderr
+    assert "run B" not in result.stderr  # nothing to compare with
+    assert result.stdout == ""
     assert not (repo / ".ddp-codemod").exists()

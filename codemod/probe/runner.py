@@ -9,7 +9,6 @@ and (when every step used the same parameters) C, static_graph=True, side by sid
 from __future__ import annotations
 
 import re
-import shlex
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -212,7 +211,8 @@ def run(req: Request, progress: Callable[[str], None] = lambda line: None) -> Pr
             comparison = compare(a.folder, b.folder, w)
         finding = judge(a, b, comparison, timeout)
         if finding.verdict is None:
-            raise ProbeError(finding.summary + (_where(a) if not a.hung else ""))
+            user_code = not a.hung and not true_fails(a)  # where in the factory it broke
+            raise ProbeError(finding.summary + (_where(a) if user_code else ""))
         same_set = a.ok and _same_set(a)
         timing = None
         if finding.verdict == "safe" and not finding.true_fails:
@@ -247,7 +247,3 @@ def _record(result: ProbeResult, site: SiteRef) -> None:
         probe=result.probe_json(),
     )
     result.evidence = evidence.write(result.out, docs)
-
-
-def command_line(req: Request) -> str:
-    return shlex.join(req.command())
