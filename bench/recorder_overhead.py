@@ -134,7 +134,6 @@ def _worker(mode: str, steps: int) -> None:
         result.update(_components(recorder, steps))
     if dist.get_rank() == 0:
         print(MARK + json.dumps(result), flush=True)
-    dist.destroy_process_group()
 
 
 def _components(recorder: Any, steps: int) -> dict[str, float]:
@@ -219,6 +218,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         _worker(args.worker, args.steps)
+        import torch.distributed as dist
+
+        dist.destroy_process_group()  # after the DDP objects are freed: else a rank may abort
         return
     steps: dict[bool, list[float]] = {False: [], True: []}  # every measured step
     runs: dict[bool, list[float]] = {False: [], True: []}  # each run's median

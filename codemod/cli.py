@@ -211,3 +211,67 @@ def trace(out: str, steps: int | None, command: tuple[str, ...]) -> NoReturn:
         sys.exit(exc.status)
     click.echo(tracing.summary(result, job.out, cwd), err=True)
     sys.exit(result.status)
+
+
+@main.command()
+@click.argument("target", metavar="MODULE:FACTORY")
+@click.option(
+    "--site",
+    metavar="SELECTOR",
+    help="Write evidence for this one site: PATH, PATH:LINE or PATH::QUALNAME (as --allow).",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=2),
+    default=8,
+    show_default=True,
+    metavar="N",
+    help="Synchronising steps of run A and of run B (and per timing round).",
+)
+@click.option("--world-size", type=click.IntRange(min=1), default=2, show_default=True, metavar="W")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=300,
+    show_default=True,
+    metavar="S",
+    help="Seconds each run may take before all its processes are killed.",
+)
+@click.option(
+    "--out",
+    metavar="DIR",
+    help="Folder for the evidence, relative to the current directory "
+    "[default: <repo root>/.ddp-codemod].",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def probe(
+    target: str,
+    site: str | None,
+    steps: int,
+    world_size: int,
+    timeout: float,
+    out: str | None,
+    fmt: str,
+) -> NoReturn:
+    """Run MODULE:FACTORY's model under DDP with find_unused_parameters True and False.
+
+    Proves (or refutes) that dropping the flag changes nothing but step time, on CPU with
+    gloo. Exit 0 with a verdict (safe or unsafe), 2 for bad input or when run A (True)
+    fails for another reason or hangs.
+    """
+    from codemod.probe import report, runner
+
+    req = runner.Request(target, Path.cwd(), site, steps, world_size, timeout, out)
+
+    def progress(line: str) -> None:
+        click.echo(f"ddp-codemod: {line}", err=True)
+
+    try:
+        result = runner.run(req, progress)
+    except runner.ProbeError as exc:
+        click.echo(f"ddp-codemod: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    click.echo(report.as_json(result) if fmt == "json" else report.text(result))
+    sys.exit(EXIT_CLEAN)

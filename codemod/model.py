@@ -125,6 +125,27 @@ class State(str, enum.Enum):
 
 
 @dataclass(frozen=True)
+class ProbeTimes:
+    """Median step times a `ddp-codemod probe` measured side by side, in milliseconds."""
+
+    true_ms: float  # run A: find_unused_parameters=True
+    false_ms: float  # run B: False
+    static_graph_ms: float | None = None  # run C: static_graph=True, when it was timed
+
+    @property
+    def ratio(self) -> float:
+        return self.true_ms / self.false_ms
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "true_ms": self.true_ms,
+            "false_ms": self.false_ms,
+            "static_graph_ms": self.static_graph_ms,
+            "ratio": round(self.ratio, 4),
+        }
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """One run that covers a site, as the JSON report shows it."""
 
@@ -134,6 +155,10 @@ class RunSummary:
     ranks: tuple[int, ...]
     iterations: int  # the fewest synchronising iterations of any paired instance
     files: tuple[str, ...]
+    # every iteration of every rank left the same parameters unused (often: none), so
+    # static_graph=True fits too; a hint in the report, never a rewrite
+    static_graph_hint: bool = False
+    probe: ProbeTimes | None = None  # a probe's step times
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -143,6 +168,8 @@ class RunSummary:
             "ranks": list(self.ranks),
             "iterations": self.iterations,
             "files": list(self.files),
+            "static_graph_hint": self.static_graph_hint,
+            "probe": self.probe.as_json() if self.probe else None,
         }
 
 

@@ -45,6 +45,7 @@ def instance(
     iterations: int = 4,
     unused: dict[str, int] | None = None,
     fup: bool = True,
+    stable: bool = True,
 ) -> dict[str, Any]:
     return {
         "index": 0,
@@ -60,7 +61,7 @@ def instance(
         "unused": unused or {},
         "unused_iterations": [],
         "no_sync_unused": {},
-        "unused_sets_stable": True,
+        "unused_sets_stable": stable,
     }
 
 
@@ -74,6 +75,7 @@ def write_run(
     out: Path | None = None,
     root: str | None = None,
     files_read: tuple[str, ...] = (),
+    extra: dict[str, Any] | None = None,
 ) -> list[Path]:
     """One evidence file per rank; `per_rank[r]` is rank r's instances.
 
@@ -111,6 +113,7 @@ def write_run(
             "files_read": read,
             "errors": [],
             "instances": instances,
+            **(extra or {}),
         }
         path = out / f"evidence-testhost-{run_id}-{rank}.json"
         path.write_text(json.dumps(doc))

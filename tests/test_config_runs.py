@@ -48,10 +48,10 @@ def main():
         opt.zero_grad()
         model(torch.randn(2, 4)).sum().backward()
         opt.step()
-    dist.destroy_process_group()
 
 
 main()
+dist.destroy_process_group()  # once the DDP object is freed (see tests/ddp_runs.py)
 """
 
 

@@ -64,6 +64,8 @@ def test_clean_run_on_every_rank_is_safe_and_apply_rewrites(repo: Path):
             "ranks": [0, 1],
             "iterations": 4,
             "files": ["evidence-testhost-run-1-0.json", "evidence-testhost-run-1-1.json"],
+            "static_graph_hint": True,
+            "probe": None,
         }
     ]
     code, report, _ = run_cli(repo, "apply", ".")
@@ -394,3 +396,89 @@ def test_kwargs_dict_edit_makes_it_stale(tmp_path: Path):
     )
     _, report, _ = run_cli(repo, "scan", ".")
     assert only_site(report)["verdict"] == "stale"
+
+
+PROBE = {
+    "a_median_ms": 12.5,
+    "b_median_ms": 10.0,
+    "c_median_ms": 9.5,
+    "static_graph_ok": True,
+    "params_equal": True,
+}
+
+
+def test_probe_evidence_shows_the_measured_saving_next_to_a_safe_site(repo: Path):
+    write_run(
+        repo,
+        [[traced(repo)], [traced(repo)]],
+        kind="probe",
+        command=("ddp-codemod", "probe", "f:make", "--site", "train.py"),
+        extra={"probe": PROBE},
+    )
+    _, report, _ = run_cli(repo, "scan", ".")
+    site = only_site(report)
+    assert site["verdict"] == "safe"
+    assert site["evidence"][0]["probe"] == {
+        "true_ms": 12.5,
+        "false_ms": 10.0,
+        "static_graph_ms": 9.5,
+        "ratio": 1.25,
+    }
+    assert site["reason"].endswith(
+        "; probe: 12.5 ms per step with True, 10 ms without (1.25x); every iteration used the "
+        "same parameters, so static_graph=True fits too (9.5 ms per step)"
+    )
+    code, report, _ = run_cli(repo, "apply", ".", "--dry-run")
+    assert (code, only_site(report)["changed"]) == (1, True)
+
+
+def test_probe_times_without_a_checked_static_graph_run(repo: Path):
+    probe = {**PROBE, "static_graph_ok": None, "c_median_ms": None}
+    write_run(repo, [[traced(repo)], [traced(repo)]], kind="probe", extra={"probe": probe})
+    _, report, _ = run_cli(repo, "scan", ".")
+    site = only_site(report)
+    assert site["evidence"][0]["probe"]["static_graph_ms"] is None
+    assert "(1.25x); every iteration used the same parameters" in site["reason"]
+    assert "ms per step)" not in site["reason"]
+
+
+@pytest.mark.parametrize("probe", [None, {"a_median_ms": "fast"}, {"a_median_ms": 1.0}])
+def test_probe_without_usable_times_shows_none(repo: Path, probe):
+    write_run(repo, [[traced(repo)], [traced(repo)]], kind="probe", extra={"probe": probe})
+    _, report, _ = run_cli(repo, "scan", ".")
+    site = only_site(report)
+    assert (site["verdict"], site["evidence"][0]["probe"]) == ("safe", None)
+    assert "probe:" not in site["reason"]
+
+
+def test_trace_times_are_never_read_as_a_probe(repo: Path):
+    write_run(repo, [[traced(repo)], [traced(repo)]], extra={"probe": PROBE})
+    _, report, _ = run_cli(repo, "scan", ".")
+    assert only_site(report)["evidence"][0]["probe"] is None
+
+
+@pytest.mark.parametrize(
+    ("ranks", "hint"),
+    [
+        ([{}, {}], True),  # every parameter, every iteration
+        ([{"aux.weight": 4}, {"aux.weight": 4}], True),  # the same layer unused throughout
+        ([{"aux.weight": 4}, {}], False),  # rank-dependent
+    ],
+    ids=["all-used", "same-unused", "by-rank"],
+)
+def test_static_graph_hint_where_every_iteration_used_the_same_parameters(repo, ranks, hint):
+    write_run(repo, [[traced(repo, unused=unused)] for unused in ranks])
+    _, report, _ = run_cli(repo, "scan", ".")
+    site = only_site(report)
+    assert site["evidence"][0]["static_graph_hint"] is hint
+    assert ("static_graph=True fits too" in site["reason"]) is hint
+
+
+def test_no_static_graph_hint_when_the_unused_set_changed(repo: Path):
+    per_rank = [[traced(repo, unused={"aux.weight": 2}, stable=False)] for _ in range(2)]
+    write_run(repo, per_rank)
+    _, report, _ = run_cli(repo, "scan", ".")
+    site = only_site(report)
+    assert site["verdict"] == "unsafe"
+    assert site["evidence"][0]["static_graph_hint"] is False
+    assert "static_graph" not in site["reason"]

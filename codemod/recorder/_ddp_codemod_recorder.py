@@ -288,9 +288,17 @@ class Recorder:
         cls.__init__ = __init__
 
     # -- per instance ----------------------------------------------------------------------
-    def on_init(self, ddp: Any, caller: Any, kwargs: dict[str, Any]) -> None:
+    def on_init(
+        self, ddp: Any, caller: Any, kwargs: dict[str, Any], by_forward: bool = True
+    ) -> _Instance | None:
+        """Start recording `ddp`; returns its record (None when it is already recorded).
+
+        With by_forward=False no forward pre-hook is installed and the caller opens and
+        closes iterations itself: `ddp-codemod probe` drives one iteration per training
+        step, which stays right when a step runs several forwards before one backward.
+        """
         if any(inst.ref() is ddp for inst in self.instances):
-            return  # DDP.__init__ reached twice for one object (odd multiple inheritance)
+            return None  # DDP.__init__ reached twice for one object (odd multiple inheritance)
         import torch
 
         self._torch = torch
@@ -328,11 +336,13 @@ class Recorder:
             where = f"hooking {len(failed)} of {len(params)} parameters (first: {failed[0]})"
             self.report(where, problem)
         weakref.finalize(ddp, inst.release)
-        ddp.register_forward_pre_hook(functools.partial(self.on_forward, inst))
+        if by_forward:
+            ddp.register_forward_pre_hook(functools.partial(self.on_forward, inst))
         if not self.instances:
             atexit.register(self.at_exit)
         self.instances.append(inst)
         self.write()
+        return inst
 
     def _trainable(self, ddp: Any) -> tuple[list[Any], list[str]]:
         """DDP's own parameter set: trainable, not ignored, each tensor once."""

@@ -1,0 +1,108 @@
+"""Resolve `--site SELECTOR` to exactly one site, and describe it the way the recorder would.
+
+The static pipeline finds the sites of the selector's file and the allowlist's Selector picks
+one, so `--site` means what `--allow` means. The description (repo-relative path, the call's
+line span, qualname, hashes) comes from `_ddp_codemod_source`, the same helpers the recorder
+uses, so the pairing treats a probe like a traced run of that call with no special case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from codemod.allowlist import Selector
+from codemod.model import Kind, Site
+from codemod.process import CONFIG_KINDS
+from codemod.project import find_root
+from codemod.recorder import _ddp_codemod_source as source
+
+
+class SiteError(Exception):
+    """Why --site names no single site; one line."""
+
+
+@dataclass(frozen=True)
+class SiteRef:
+    root: Path  # the project root: evidence paths are relative to it
+    rel: str  # POSIX path of the site's file under root
+    line: int
+    kind: Kind
+    label: str  # `damo/detectors/detector.py:8 (build_ddp_model)`, for the report
+    call_site: dict[str, Any] | None  # recorder format; None for YAML and shell sites
+    frames: tuple[dict[str, Any], ...]
+    files_read: tuple[dict[str, str], ...]  # config sites pair through the file they are in
+
+
+def _describe(site: Site) -> SiteRef:
+    file = site.file.resolve()
+    root = find_root(file.parent)
+    rel = file.relative_to(root).as_posix()
+    span = site.feeds or site.span  # a kwargs dict: the DDP call it feeds, as recorded
+    call_site = None
+    frames: tuple[dict[str, Any], ...] = ()
+    qualname = site.qualname
+    if file.suffix == ".py":
+        text = source.read_source(str(file))
+        lines = source.source_lines(text)
+        qualname = source.qualname_at(text, span.line)
+        call_site = {
+            "path": rel,
+            "line": span.line,
+            "end_line": span.end_line,
+            "qualname": qualname,
+            "lines_sha256": source.lines_sha256(lines, span.line, span.end_line),
+        }
+        start, end = source.function_span(text, span.line)
+        frames = (
+            {
+                "path": rel,
+                "line": span.line,
+                "qualname": qualname,
+                "function": {
+                    "line": start,
+                    "end_line": end,
+                    "lines_sha256": source.lines_sha256(lines, start, end),
+                },
+            },
+        )
+    files_read: tuple[dict[str, str], ...] = ()
+    if site.kind in CONFIG_KINDS:
+        sha = hashlib.sha256(file.read_bytes()).hexdigest()
+        files_read = ({"path": rel, "sha256": sha},)
+    label = f"{rel}:{site.setting_span.line} ({qualname})"
+    line = site.setting_span.line
+    return SiteRef(root, rel, line, site.kind, label, call_site, frames, files_read)
+
+
+def resolve(text: str, cwd: Path) -> SiteRef:
+    """The one site `text` selects (path relative to cwd, as for --allow); SiteError if not."""
+    from codemod import api
+
+    selector = Selector.parse(text, "--site", cwd)
+    if any(c in selector.path for c in "*?["):
+        raise SiteError(f"--site {text}: name one file, not a pattern")
+    file = cwd / selector.path
+    if not file.is_file():
+        raise SiteError(f"--site {text}: no such file: {selector.path}")
+    result = api.run(api.Request((selector.path,), cwd=cwd))
+    for error in result.errors:  # not those about evidence files: the probe may replace them
+        if error.path == selector.path:
+            raise SiteError(f"--site {text}: {error.path}: {error.message}")
+    chosen = [
+        s
+        for s in result.sites
+        if selector.covers(s.file, (s.span,) if s.feeds is None else (s.span, s.feeds), s.qualname)
+    ]
+    if not chosen:
+        raise SiteError(f"--site {text} matches no find_unused_parameters site")
+    if len(chosen) > 1:
+        lines = ", ".join(str(s.setting_span.line) for s in chosen)
+        raise SiteError(
+            f"--site {text} matches {len(chosen)} sites (lines {lines}); "
+            f"name one with {selector.path}:LINE"
+        )
+    (site,) = chosen
+    return _describe(site)

@@ -1,0 +1,45 @@
+"""Step-time statistics for the probe's report: medians, quartiles, and ratios by round."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One variant's step times, in milliseconds."""
+
+    median: float
+    p25: float
+    p75: float
+    steps: int
+
+    def as_json(self) -> dict[str, float | int]:
+        return {
+            "median_ms": round(self.median, 4),
+            "p25_ms": round(self.p25, 4),
+            "p75_ms": round(self.p75, 4),
+            "steps": self.steps,
+        }
+
+
+def summarize(seconds: Sequence[float]) -> Summary:
+    ms = sorted(s * 1000.0 for s in seconds)
+    if len(ms) < 2:
+        return Summary(ms[0], ms[0], ms[0], len(ms))
+    p25, _, p75 = statistics.quantiles(ms, n=4, method="inclusive")
+    return Summary(statistics.median(ms), p25, p75, len(ms))
+
+
+def ratio_by_round(
+    slow: Sequence[Sequence[float]], fast: Sequence[Sequence[float]]
+) -> tuple[float, float]:
+    """(lowest, highest) of median(slow) / median(fast) over rounds: how much the ratio moves."""
+    ratios = [
+        statistics.median(a) / statistics.median(b)
+        for a, b in zip(slow, fast)
+        if a and b and statistics.median(b) > 0
+    ]
+    return (min(ratios), max(ratios)) if ratios else (float("nan"), float("nan"))

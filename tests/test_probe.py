@@ -1,0 +1,316 @@
+"""`ddp-codemod probe` end to end: real ranks (gloo on 127.0.0.1), real DDP, real evidence.
+
+Each test probes a tiny model in a repo of its own and then asks scan/apply what the
+evidence proves. The examples/ packages are the README's worked example.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from codemod.evidence import Repo, load
+from tests.ddp_runs import PYTHON, clean_env, write_repo
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+LOCAL_FILES = shutil.ignore_patterns(".ddp-codemod", "__pycache__")  # from trying the README
+TIMEOUT_S = 240  # one probe; a hang fails the test instead of blocking the suite
+
+
+def probe(repo: Path, *args: str, env: dict[str, str] | None = None):
+    return subprocess.run(
+        [PYTHON, "-m", "codemod", "probe", *args],
+        cwd=repo,
+        env=env or clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+
+
+def codemod(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PYTHON, "-m", "codemod", *args], cwd=repo, capture_output=True, text=True, env=clean_env()
+    )
+
+
+def only_site(repo: Path) -> dict:
+    result = codemod(repo, "scan", ".", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    (site,) = json.loads(result.stdout)["sites"]
+    return site
+
+
+def evidence_docs(repo: Path) -> list[dict]:
+    files = sorted((repo / ".ddp-codemod").glob("evidence-*.json"))
+    return sorted((json.loads(f.read_text()) for f in files), key=lambda d: d["rank"])
+
+
+@pytest.fixture(scope="module")
+def detector(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    repo = tmp_path_factory.mktemp("probe") / "tiny_detector"
+    shutil.copytree(EXAMPLES / "tiny_detector", repo, ignore=LOCAL_FILES)
+    site = "detector.py::build_ddp_model"
+    return repo, probe(repo, "probe_factory.py:make", "--site", site, "--steps", "4")
+
+
+def test_all_parameters_used_is_safe_with_equal_parameters_and_timings(detector):
+    _, result = detector
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("safe: "), result.stdout
+    assert "site: detector.py:58 (build_ddp_model)" in result.stdout
+    assert "final parameters and buffers: equal, bit for bit" in result.stdout
+    assert "largest difference 0)" in result.stdout
+    step_times = next(line for line in lines if "step time" in line)
+    for label in ("A (True)", "B (False)", "C (static_graph)"):
+        assert label in step_times
+    assert any(line.strip().startswith("A/B: ") for line in lines)
+    assert "static_graph=True: fits" in result.stdout
+    assert "evidence: wrote 2 files to .ddp-codemod/" in result.stdout
+
+
+def test_probe_evidence_parses_and_names_the_site(detector):
+    repo, _ = detector
+    docs = evidence_docs(repo)
+    assert [d["rank"] for d in docs] == [0, 1]
+    assert {d["kind"] for d in docs} == {"probe"}
+    assert len({d["run_id"] for d in docs}) == 1
+    assert docs[0]["command"][:4] == ["ddp-codemod", "probe", "probe_factory.py:make", "--site"]
+    (inst,) = docs[0]["instances"]
+    assert inst["call_site"]["path"] == "detector.py"
+    assert inst["call_site"]["qualname"] == "build_ddp_model"
+    assert (inst["iterations"], inst["unused"]) == (4, {})
+    probe_data = docs[0]["probe"]
+    assert probe_data["params_equal"] is True and probe_data["max_abs_diff"] == 0
+    assert probe_data["a_median_ms"] > 0 and probe_data["b_median_ms"] > 0
+    assert probe_data["static_graph_ok"] is True
+    instances, problems = load([repo / ".ddp-codemod"], Repo(repo, None))
+    assert problems == [] and len(instances) == 2
+    assert instances[0].process.extra["probe"]["ratio"] == probe_data["ratio"]
+
+
+def test_apply_then_rewrites_the_probed_site_as_safe(detector):
+    repo, _ = detector
+    site = only_site(repo)
+    assert site["verdict"] == "safe"
+    assert site["evidence"][0]["kind"] == "probe"
+    assert site["evidence"][0]["probe"]["ratio"] > 0
+    assert "ms per step with True" in site["reason"]
+    assert "static_graph=True fits too" in site["reason"]
+    result = codemod(repo, "apply", ".", "--dry-run")
+    assert result.returncode == 1, result.stderr
+    assert "-        find_unused_parameters=True," in result.stdout
+    assert "Would rewrite 1 site in 1 file." in result.stderr
+
+
+def test_unused_layer_is_unsafe_names_it_and_stays(tmp_path: Path):
+    repo = tmp_path / "unused_layer"
+    shutil.copytree(EXAMPLES / "unused_layer", repo, ignore=LOCAL_FILES)
+    before = (repo / "model.py").read_text()
+    # from the folder above: paths resolve from there, evidence goes to the example's root
+    args = ("unused_layer/probe_factory.py:make", "--site", "unused_layer/model.py")
+    result = probe(tmp_path, *args, "--steps", "4", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "unsafe"
+    assert report["unused"] == {"aux_head.weight": 4, "aux_head.bias": 4}
+    assert report["runs"]["A"]["ok"] is True
+    assert "Expected to have finished reduction" in report["runs"]["B"]["error"]
+    assert report["probe"]["hung"] == []
+    assert report["comparison"] is None and "ratio" not in report["probe"]
+    assert report["site"] == "model.py:19 (build_ddp_model)"
+    assert [Path(p).parent for p in report["evidence"]] == [repo / ".ddp-codemod"] * 2
+    site = only_site(repo)
+    assert site["verdict"] == "unsafe"
+    assert site["unused"] == {"aux_head.bias": 4, "aux_head.weight": 4}
+    assert "static_graph=True fits too" in site["reason"]  # the same layer, every step
+    result = codemod(repo, "apply", ".")
+    assert result.returncode == 0, result.stderr
+    assert (repo / "model.py").read_text() == before
+
+
+BUILD = """\
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+
+def build_ddp_model(model, local_rank):
+    return DDP(model, device_ids=[local_rank], find_unused_parameters=True)
+"""
+
+EVERY_SECOND_STEP = """\
+import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body, self.odd = torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)
+
+    def forward(self, x, step):
+        x = self.body(x)
+        return self.odd(x) if step % 2 else x
+
+
+def make():
+    def batch(step, rank):
+        return torch.randn(2, 4, generator=torch.Generator().manual_seed(100 * rank + step)), step
+
+    return {"model": Net(), "batch": batch, "loss": lambda model, b: model(*b).sum()}
+"""
+
+
+def test_a_branch_used_every_second_step_is_unsafe(tmp_path: Path):
+    repo = write_repo(tmp_path, {"train.py": BUILD, "factory.py": EVERY_SECOND_STEP})
+    result = probe(repo, "factory:make", "--site", "train.py::build_ddp_model", "--steps", "4")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("unsafe: find_unused_parameters=True is needed")
+    assert "unused parameters (steps without a gradient, of 4): odd.bias (2), odd.weight (2)" in (
+        result.stdout
+    )
+    assert "run B (find_unused_parameters=False) failed on rank" in result.stdout
+    assert "changed between steps" in result.stdout
+    site = only_site(repo)
+    assert (site["verdict"], site["unused"]) == ("unsafe", {"odd.bias": 2, "odd.weight": 2})
+    assert "static_graph" not in site["reason"]
+
+
+READY_TWICE = """\
+import torch
+from torch.utils.checkpoint import checkpoint
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem, self.block, self.head = (torch.nn.Linear(4, 4) for _ in range(3))
+
+    def forward(self, x):
+        return self.head(checkpoint(self.block, self.stem(x), use_reentrant=True))
+
+
+def make():
+    def batch(step, rank):
+        return torch.randn(2, 4, generator=torch.Generator().manual_seed(100 * rank + step))
+
+    return {"model": Net(), "batch": batch, "loss": lambda model, x: model(x).sum()}
+"""
+
+
+def test_reentrant_checkpointing_fails_with_true_and_dropping_the_flag_fixes_it(tmp_path: Path):
+    repo = write_repo(tmp_path, {"train.py": BUILD, "factory.py": READY_TWICE})
+    result = probe(repo, "factory:make", "--site", "train.py:5", "--steps", "4")
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("safe: ") and "dropping the flag fixes the run" in first
+    assert "run A (find_unused_parameters=True) failed on rank" in result.stdout
+    assert "mark a variable ready only once" in result.stdout
+    assert "step time" not in result.stdout  # A cannot run: nothing to compare
+    docs = evidence_docs(repo)
+    assert [d["instances"][0]["find_unused_parameters"] for d in docs] == [False, False]
+    assert docs[0]["probe"]["true_fails"] is True
+    assert only_site(repo)["verdict"] == "safe"
+
+
+HANGS_IN_B = """\
+import os
+import subprocess
+import time
+
+import torch
+import torch.distributed as dist
+
+
+def make():
+    model = torch.nn.Linear(4, 4)
+
+    def batch(step, rank):
+        return torch.randn(2, 4, generator=torch.Generator().manual_seed(100 * rank + step))
+
+    def loss(ddp, x):
+        if not ddp.find_unused_parameters and dist.get_rank() == 1:
+            child = subprocess.Popen(["sleep", "300"])
+            with open(os.environ["PIDS"], "a") as f:
+                f.write(f"{os.getpid()} {child.pid} {os.environ['MASTER_PORT']}\\n")
+            time.sleep(300)
+        return ddp(x).sum()
+
+    return {"model": model, "batch": batch, "loss": loss}
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie not yet reaped
+    except FileNotFoundError:
+        return True
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen()
+        except OSError:
+            return False
+    return True
+
+
+def test_a_rank_that_hangs_is_killed_with_everything_it_started(tmp_path: Path):
+    repo = write_repo(tmp_path / "repo", {"train.py": BUILD, "factory.py": HANGS_IN_B})
+    pids = tmp_path / "pids.txt"
+    env = clean_env(PIDS=str(pids))
+    args = ("factory:make", "--site", "train.py", "--steps", "3", "--timeout", "20")
+    start = time.monotonic()
+    result = probe(repo, *args, env=env)
+    assert time.monotonic() - start < 120
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("unsafe: find_unused_parameters=False does not run here")
+    assert "run B (find_unused_parameters=False) hung: no result after 20 s" in result.stdout
+    assert "evidence: none written" in result.stdout
+    worker, child, port = (int(x) for x in pids.read_text().split())
+    deadline = time.monotonic() + 10
+    while not (_gone(worker) and _gone(child)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gone(worker) and _gone(child)
+    assert _port_free(port)
+    assert not (repo / ".ddp-codemod").exists()
+
+
+LOSS_RAISES = """\
+import torch
+
+
+def make():
+    def batch(step, rank):
+        return torch.randn(2, 4, generator=torch.Generator().manual_seed(100 * rank + step))
+
+    def loss(model, x):
+        return model(x).sum() * (1 / 0)  # a bug in the user's loss
+
+    return {"model": torch.nn.Linear(4, 4), "batch": batch, "loss": loss}
+"""
+
+
+def test_run_a_failing_in_user_code_is_one_line_and_exit_2(tmp_path: Path):
+    repo = write_repo(tmp_path, {"train.py": BUILD, "factory.py": LOSS_RAISES})
+    result = probe(repo, "factory:make", "--site", "train.py", "--steps", "2")
+    assert result.returncode == 2
+    assert re.fullmatch(
+        r"ddp-codemod: error: run A \(find_unused_parameters=True\) failed on rank [01]: "
+        r"ZeroDivisionError: division by zero \(at factory.py:9 in loss\)",
+        result.stderr.strip().splitlines()[-1],
+    ), result.stderr
+    assert "run B" not in result.stderr  # nothing to compare with
+    assert result.stdout == ""
+    assert not (repo / ".ddp-codemod").exists()
