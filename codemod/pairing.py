@@ -221,7 +221,8 @@ def _judge(instances: list[Instance], min_steps: int) -> Coverage:
             )
         return Coverage(
             State.UNSAFE,
-            f"a traced run left parameters without a gradient: {names}{more}; "
+            f"a {'probed' if all(r.kind == 'probe' for r in runs) else 'traced'} run left "
+            f"parameters without a gradient: {names}{more}; "
             f"find_unused_parameters=True is needed{hint}",
             unused,
             runs,
