@@ -98,6 +98,9 @@ class _Project:
                 self._files.append((file, self.rel(file), data))
         return self._files
 
+    def known_subclasses(self) -> Subclasses | None:
+        return self._subclasses
+
     def subclasses(self, known: dict[Path, bytes]) -> Subclasses:
         if self._subclasses is None:
             from codemod import subclasses
@@ -295,7 +298,7 @@ def _process(
         contexts.append(
             Context(
                 Allowlist(selectors[-1]),
-                proj.subclasses(read),
+                proj.known_subclasses(),
                 req.rewrite,
                 req.style_false,
                 evidence,
@@ -315,6 +318,12 @@ def _process(
     work = sum(len(d) for d in data)
     jobs = req.jobs if parallel.worth_a_pool(work, req.jobs) else 1
     outcomes = parallel.map_ordered(process, files, data, contexts, jobs=jobs)
+    for i, outcome in enumerate(outcomes):  # a call that may be a repo subclass: search, rerun
+        if outcome.needs_subclasses:
+            found = candidates[i][0].project.subclasses(read)
+            outcomes[i] = process(
+                files[i], data[i], dataclasses.replace(contexts[i], subclasses=found)
+            )
     for (target, _), chosen, outcome in zip(candidates, selectors, outcomes):
         src = target.source
         by_text = {s.text: s for s in chosen}

@@ -12,8 +12,10 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pathspec
+if TYPE_CHECKING:
+    import pathspec
 
 # ruff's default excludes, plus our own evidence folder.
 SKIP_DIRS = frozenset(
@@ -62,6 +64,8 @@ class SourceFile:
 
 
 def _spec(lines: list[str]) -> pathspec.PathSpec:
+    import pathspec  # ~13 ms; only for trees that have a .gitignore or excludes
+
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
@@ -72,6 +76,8 @@ class Ignore:
         self._rules: list[tuple[Path, pathspec.PathSpec]] = []
 
     def add(self, base: Path, lines: list[str]) -> None:
+        if not any(line.strip() and not line.lstrip().startswith("#") for line in lines):
+            return
         spec = _spec(lines)
         if len(spec) > 0:
             self._rules.append((base, spec))

@@ -113,6 +113,7 @@ class FileOutcome:
     old: bytes | None = None  # original bytes, set when the file would change
     new: bytes | None = None  # rewritten bytes, set when the file would change
     matched_selectors: set[str] = field(default_factory=set)
+    needs_subclasses: bool = False  # asked about a name that may be a repo DDP subclass
 
 
 class State(str, enum.Enum):

@@ -9,11 +9,9 @@ level and its arguments picklable, so the same code runs under spawn (macOS, Win
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -53,6 +51,9 @@ def map_ordered(
     count = min(len(column) for column in columns) if columns else 0
     if jobs <= 1 or count < 2:
         return [fn(*args) for args in zip(*columns)]
+    import multiprocessing  # ~17 ms of imports, paid only when a pool starts
+    from concurrent.futures import ProcessPoolExecutor
+
     workers = min(jobs, count)
     # a few chunks per worker: balanced, and one pickle per chunk shares the objects that
     # every item carries (the project's subclasses and evidence)
@@ -74,6 +75,9 @@ def completed(
         for index, item in enumerate(items):
             yield index, fn(item)
         return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     context = multiprocessing.get_context(method or start_method())
     with ProcessPoolExecutor(min(jobs, len(items)), mp_context=context) as pool:
         futures = {pool.submit(fn, item): index for index, item in enumerate(items)}

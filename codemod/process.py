@@ -24,7 +24,7 @@ from codemod.finder import FileContext, find_sites
 from codemod.model import Coverage, FileError, FileOutcome, Fix, Kind, Site
 from codemod.project import DEFAULT_MIN_STEPS
 from codemod.source import SourceError, SourceText, decode, lines_of, round_trips
-from codemod.subclasses import Subclasses
+from codemod.subclasses import PendingSubclasses, Subclasses
 from codemod.verdicts import decide
 from codemod.verify import check
 
@@ -50,7 +50,7 @@ class Context:
     """What a file needs from the run around it."""
 
     allowlist: Allowlist
-    subclasses: Subclasses
+    subclasses: Subclasses | None  # None: not searched yet (most runs never need them)
     rewrite: bool  # compute new bytes for rewritable sites
     style_false: bool  # --style false: write False instead of removing
     evidence: Mapping[str, list[Instance]] = field(default_factory=dict)  # by repo path
@@ -158,7 +158,11 @@ def _python(
         raise _Failed(f"cannot parse: {exc}") from None
     if not file.is_config and is_config(file.project_rel, tree, ctx.configs.graph):
         file = dataclasses.replace(file, is_config=True)
-    found = find_sites(tree, source.text, file, ctx.subclasses)
+    subclasses = ctx.subclasses if ctx.subclasses is not None else PendingSubclasses()
+    found = find_sites(tree, source.text, file, subclasses)
+    if isinstance(subclasses, PendingSubclasses) and subclasses.missed:
+        outcome.needs_subclasses = True  # the caller runs this file again once they are known
+        return
     coverage: dict[int, Coverage] = {}
     instances = ctx.evidence.get(file.project_rel, [])
     if instances:

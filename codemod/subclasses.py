@@ -65,6 +65,20 @@ class Subclasses:
         return Api(Kind.TORCH_DDP, sub.fix, qualname) if sub else None
 
 
+class PendingSubclasses(Subclasses):
+    """Stands in before the repo's subclasses are known: finds none, but notes whether a
+    file asked about a name that could be one, so only then is the repo searched."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.missed = False
+
+    def api(self, qualname: str) -> Api | None:
+        if "." in qualname:
+            self.missed = True
+        return None
+
+
 def _contains_run(haystack: list[str], needle: list[str]) -> bool:
     """`pkg.core` matches module `src.pkg.core.ddp`: src layouts and package re-exports."""
     n = len(needle)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ddp_runs import PYTHON, clean_env, require, torchrun, trace, write_repo
+from tests.ddp_runs import PYTHON, clean_env, require, script, torchrun, trace, write_repo
 
 YAML_TRAIN = """\
 import argparse
@@ -51,7 +51,7 @@ def main():
 
 
 main()
-dist.destroy_process_group()  # once the DDP object is freed (see tests/ddp_runs.py)
+dist.destroy_process_group()
 """
 
 
@@ -84,7 +84,7 @@ def test_yaml_configs_traced_by_a_script(tmp_path: Path):
     repo = write_repo(
         tmp_path,
         {
-            "train.py": YAML_TRAIN,
+            "train.py": script(YAML_TRAIN),
             "configs/small.yaml": yaml_config(aux_head=False),
             "configs/aux.yaml": yaml_config(aux_head=True),
             "configs/untraced.yaml": yaml_config(aux_head=False),
@@ -191,7 +191,7 @@ def mmengine_repo(tmp_path: Path) -> Path:
     return write_repo(
         tmp_path,
         {
-            "train.py": MM_TRAIN,
+            "train.py": script(MM_TRAIN),
             "configs/_base_/runtime.py": MM_BASE,
             "configs/toy.py": MM_CHILD.format(name="toy"),
             "configs/toy_long.py": MM_CHILD.format(name="toy_long").replace(

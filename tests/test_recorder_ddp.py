@@ -26,6 +26,7 @@ from tests.ddp_runs import (
     git_init,
     instance_at,
     line_of,
+    script,
     torchrun,
     trace,
     write_repo,
@@ -231,7 +232,7 @@ main()
 
 
 def test_steps_stops_every_rank_cleanly(tmp_path: Path):
-    repo = write_repo(tmp_path, {"train.py": PREAMBLE + GAN})
+    repo = write_repo(tmp_path, {"train.py": script(PREAMBLE + GAN)})
     traced = trace(repo, torchrun("train.py"), "--steps", "3")
     assert traced.returncode == 0, traced.proc.stderr[-3000:]
     assert "LOOP FINISHED" not in traced.proc.stdout
@@ -267,7 +268,7 @@ main()
 
 
 def test_killed_rank_keeps_readable_evidence(tmp_path: Path):
-    repo = write_repo(tmp_path, {"train.py": PREAMBLE + KILLED})
+    repo = write_repo(tmp_path, {"train.py": script(PREAMBLE + KILLED)})
     traced = trace(repo, torchrun("train.py"))
     assert traced.returncode != 0
     assert [e["rank"] for e in traced.evidence] == [0, 1]
@@ -299,7 +300,7 @@ main()
 
 
 def test_recorder_failure_is_reported_once_and_training_goes_on(tmp_path: Path):
-    repo = write_repo(tmp_path, {"train.py": PREAMBLE + UNWRITABLE})
+    repo = write_repo(tmp_path, {"train.py": script(PREAMBLE + UNWRITABLE)})
     traced = trace(repo, torchrun("train.py", nproc=1))
     assert traced.returncode == 0, traced.proc.stderr[-3000:]
     assert "TRAINING DONE" in traced.proc.stdout

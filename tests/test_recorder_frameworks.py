@@ -15,6 +15,7 @@ from tests.ddp_runs import (
     frame_functions,
     require,
     scan_json,
+    script,
     torchrun,
     trace,
     write_repo,
@@ -45,7 +46,7 @@ def _framework_site_is_unsafe(repo: Path, kind: str) -> None:
 
 def test_accelerate_prepare(tmp_path: Path):
     require("accelerate")
-    repo = write_repo(tmp_path, {"train.py": ACCELERATE})
+    repo = write_repo(tmp_path, {"train.py": script(ACCELERATE)})
     traced = trace(repo, torchrun("train.py"))
     _check(traced, [("train.py", "setup"), ("train.py", "main"), ("train.py", "<module>")])
     setup_frame = traced.evidence[0]["instances"][0]["frames"][0]
@@ -56,7 +57,7 @@ def test_accelerate_prepare(tmp_path: Path):
 
 def test_lightning_ddp_strategy(tmp_path: Path):
     require("lightning")
-    repo = write_repo(tmp_path, {"train.py": LIGHTNING})
+    repo = write_repo(tmp_path, {"train.py": script(LIGHTNING)})
     traced = trace(repo, torchrun("train.py"))
     _check(traced, [("train.py", "fit"), ("train.py", "<module>")])
     fit_frame = traced.evidence[0]["instances"][0]["frames"][0]
