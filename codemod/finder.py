@@ -31,7 +31,7 @@ from codemod.model import KEEP_COMMENT, Fix, Kind, Site, Span
 from codemod.names import NameTable, Scope, dotted_name
 from codemod.prefilter import NEEDLE
 from codemod.source import lines_of
-from codemod.subclasses import Subclasses
+from codemod.subclasses import Subclasses, init_default, own_fix
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,7 @@ class _Finder:
         self.parents: list[ast.AST] = []
         self.found: list[Found] = []
         self.needles: list[int] = []
+        self._resolving: set[str] = set()
         self._handlers: dict[type, Callable[[Any], None]] = {
             ast.Call: self.visit_Call,
             ast.Dict: self.visit_Dict,
@@ -173,17 +174,37 @@ class _Finder:
         return self.scopes[-1]
 
     # Resolution ----------------------------------------------------------------------
-    def api_of(self, func: ast.expr, args: Sequence[ast.expr] = ()) -> Api | None:
+    def api_of(
+        self, func: ast.expr, args: Sequence[ast.expr] = (), scope: Scope | None = None
+    ) -> Api | None:
         """The DDP-family API a callee resolves to, looking through partial / lazy_instance."""
-        for qualname in sorted(q for q in self.table.resolve(func, self.scope) if q):
-            api = known_api(qualname) or self.subclasses.api(qualname)
+        for qualname in sorted(q for q in self.table.resolve(func, scope or self.scope) if q):
+            api = known_api(qualname) or self._local_class_api(qualname)
+            if api is None and qualname not in self.table.classes:
+                api = self.subclasses.api(qualname)
             if api is not None:
                 return api
             if is_factory(qualname) and args and not isinstance(args[0], ast.Starred):
-                inner = self.api_of(args[0])
+                inner = self.api_of(args[0], scope=scope)
                 if inner is not None:
                     return inner
         return self._super_init_api(func)
+
+    def _local_class_api(self, qualname: str) -> Api | None:
+        """A DDP subclass defined in this very file: its bases say so, no repo search."""
+        defined = self.table.classes.get(qualname)
+        if defined is None or qualname in self._resolving:
+            return None
+        node, outer = defined
+        self._resolving.add(qualname)
+        try:
+            for base in node.bases:
+                api = self.api_of(base, scope=outer)
+                if api is not None and api.kind is Kind.TORCH_DDP:
+                    return Api(Kind.TORCH_DDP, own_fix(api.fix, init_default(node)), qualname)
+        finally:
+            self._resolving.discard(qualname)
+        return None
 
     def _super_init_api(self, func: ast.expr) -> Api | None:
         """`super().__init__(...)` inside a DDP subclass's own __init__."""
@@ -213,7 +234,8 @@ class _Finder:
         keywords = [kw for kw in node.keywords if kw.arg in _CALL_KEYWORDS]
         if not keywords:
             return
-        api = self.api_of(node.func, node.args)
+        wants_api = any(kw.arg == KEYWORD for kw in keywords)  # HF / strategy need no callee
+        api = self.api_of(node.func, node.args) if wants_api else None
         is_dict = self.table.resolve(node.func, self.scope) == {"dict"}
         for kw in keywords:
             assert kw.arg is not None

@@ -79,6 +79,7 @@ class NameTable:
         self.is_package = is_package
         self.root = Scope(tree, MODULE_QUALNAME, None)
         self.scopes: dict[ast.AST, Scope] = {tree: self.root}
+        self.classes: dict[str, tuple[ast.ClassDef, Scope]] = {}  # qualified name -> def, scope
         _Collector(self).run(tree)
 
     def resolve(self, expr: ast.AST, scope: Scope) -> set[str | None]:
@@ -213,7 +214,10 @@ class _Collector:
     def _definition(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
         outer = self.scope
         qualname = child_qualname(outer, node.name)
-        outer.bind(node.name, Binding(self.table.local_target(qualname)))
+        target = self.table.local_target(qualname)
+        outer.bind(node.name, Binding(target))
+        if isinstance(node, ast.ClassDef):
+            self.table.classes[target] = (node, outer)
         is_class = isinstance(node, ast.ClassDef)
         scope = Scope(node, qualname, outer, is_class=is_class)
         self.table.scopes[node] = scope

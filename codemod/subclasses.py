@@ -136,10 +136,9 @@ def _resolve(defs: list[_ClassDef]) -> list[Subclass]:
                     break
             if parent_fix is None:
                 continue
-            fix = parent_fix
-            if d.init_default is not None:
-                fix = Fix.REMOVE if d.init_default == "False" else Fix.WRITE_FALSE
-            found[(d.module, d.name)] = Subclass(d.module, d.name, fix)
+            found[(d.module, d.name)] = Subclass(
+                d.module, d.name, own_fix(parent_fix, d.init_default)
+            )
             changed = True
     return list(found.values())
 
@@ -160,11 +159,19 @@ def _class_defs(data: bytes, module: str, path: Path) -> list[_ClassDef]:
             if not isinstance(base, ast.Starred)
             for candidate in table.resolve(base, scope.parent)
         )
-        out.append(_ClassDef(module, scope.qualname, bases, _init_default(node)))
+        out.append(_ClassDef(module, scope.qualname, bases, init_default(node)))
     return out
 
 
-def _init_default(node: ast.ClassDef) -> str | None:
+def own_fix(parent: Fix, init_default: str | None) -> Fix:
+    """A subclass removes the keyword like its parent, unless its own __init__ declares the
+    parameter with a default other than False: then only writing False turns it off."""
+    if init_default is None:
+        return parent
+    return Fix.REMOVE if init_default == "False" else Fix.WRITE_FALSE
+
+
+def init_default(node: ast.ClassDef) -> str | None:
     """How the class's own __init__ declares find_unused_parameters, if it does."""
     for statement in node.body:
         if isinstance(statement, ast.FunctionDef) and statement.name == "__init__":
