@@ -33,15 +33,24 @@ def require(module: str) -> None:
         pytest.skip(f"{module} is not installed")
 
 
-def scan_json(repo: Path) -> dict[str, Any]:
-    """`ddp-codemod scan . --format json` in `repo`."""
-    result = subprocess.run(
-        [PYTHON, "-m", "codemod", "scan", ".", "--format", "json"],
+def codemod(
+    repo: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`ddp-codemod ARGS` as a real process in `repo`, without any recorder settings."""
+    return subprocess.run(
+        [PYTHON, "-m", "codemod", *args],
         cwd=repo,
+        env=env or clean_env(),
         capture_output=True,
         text=True,
-        env=clean_env(),
+        timeout=TIMEOUT_S,
+        check=False,
     )
+
+
+def scan_json(repo: Path) -> dict[str, Any]:
+    """`ddp-codemod scan . --format json` in `repo`."""
+    result = codemod(repo, "scan", ".", "--format", "json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -145,15 +154,7 @@ def trace(
     env: dict[str, str] | None = None,
 ) -> Traced:
     """Run `ddp-codemod trace [trace_args] -- command` in `repo`; out is repo/.ddp-codemod."""
-    proc = subprocess.run(
-        [*trace_cmd(*trace_args), "--", *command],
-        cwd=repo,
-        env=env or clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
+    proc = codemod(repo, "trace", *trace_args, "--", *command, env=env)
     out = repo / ".ddp-codemod"
     return Traced(proc, out, load_evidence(out) if out.is_dir() else [])
 

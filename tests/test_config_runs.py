@@ -9,12 +9,11 @@ config inheriting it is untraced.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.ddp_runs import PYTHON, clean_env, require, script, torchrun, trace, write_repo
+from tests.ddp_runs import codemod, require, script, torchrun, trace, write_repo
 
 YAML_TRAIN = """\
 import argparse
@@ -61,12 +60,6 @@ def yaml_config(aux_head: bool) -> str:
         f"model:\n  aux_head: {str(aux_head).lower()}\n"
         "steps: 5\n"
         "find_unused_parameters: true  # copied from the detector config\n"
-    )
-
-
-def codemod(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "codemod", *args], cwd=repo, capture_output=True, text=True, env=clean_env()
     )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ddp_runs import PYTHON, clean_env, git_init, line_of, torchrun, trace, zoo_repo
+from tests.ddp_runs import clean_env, codemod, git_init, line_of, torchrun, trace, zoo_repo
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +25,6 @@ def traced_zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert traced.returncode == 0, traced.proc.stderr[-3000:]
     assert len(traced.evidence) == 2
     return repo
-
-
-def codemod(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "codemod", *args], cwd=repo, capture_output=True, text=True, env=clean_env()
-    )
 
 
 def by_marker(repo: Path, report: dict) -> dict[str, dict]:

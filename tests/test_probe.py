@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from codemod.evidence import Repo, load
-from tests.ddp_runs import PYTHON, clean_env, write_repo
+from tests.ddp_runs import clean_env, codemod, write_repo
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 LOCAL_FILES = shutil.ignore_patterns(".ddp-codemod", "__pycache__")  # from trying the README
@@ -25,21 +25,7 @@ TIMEOUT_S = 240  # one probe; a hang fails the test instead of blocking the suit
 
 
 def probe(repo: Path, *args: str, env: dict[str, str] | None = None):
-    return subprocess.run(
-        [PYTHON, "-m", "codemod", "probe", *args],
-        cwd=repo,
-        env=env or clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-
-
-def codemod(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "codemod", *args], cwd=repo, capture_output=True, text=True, env=clean_env()
-    )
+    return codemod(repo, "probe", *args, env=env)
 
 
 def only_site(repo: Path) -> dict:
