@@ -7,7 +7,6 @@ at least one file passes that filter.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -21,9 +20,8 @@ from codemod.prefilter import may_hold_site
 from codemod.report import unmatched_selector
 
 if TYPE_CHECKING:
+    from codemod.config_facts import ConfigFacts
     from codemod.evidence import Instance
-    from codemod.model import Coverage
-    from codemod.process import ConfigFacts
     from codemod.subclasses import Subclasses
 
 
@@ -135,44 +133,13 @@ class _Project:
         """The config inheritance graph, the keys each config sets, and what runs read
         (call `evidence` first)."""
         if self._configs is None:
-            self._configs = _config_facts(self, known, self._instances or [])
+            from codemod import config_facts
+
+            facts = config_facts.gather(
+                self.files(known), self._instances or [], self.config.min_steps
+            )
+            self._configs = facts
         return self._configs
-
-
-def _config_facts(
-    proj: _Project, known: dict[Path, bytes], instances: list[Instance]
-) -> ConfigFacts:
-    import hashlib
-
-    from codemod import config_files
-    from codemod.finder import FileContext, find_sites
-    from codemod.model import Kind
-    from codemod.pairing import file_coverage
-    from codemod.process import ConfigFacts
-    from codemod.subclasses import Subclasses
-
-    files = proj.files(known)
-    graph = config_files.build((rel, data) for _, rel, data in files)
-    keys: dict[str, frozenset[str]] = {}
-    for file, rel, data in files:
-        if graph.is_config(rel) and may_hold_site(data):
-            try:
-                tree = ast.parse(data)
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                continue
-            ctx = FileContext(file, rel, rel, "", False, is_config=True)
-            found = find_sites(tree, data.decode("utf-8", "replace"), ctx, Subclasses())
-            keys[rel] = frozenset(f.site.setting for f in found if f.site.kind is Kind.CONFIG_PY)
-    states: dict[str, Coverage] = {}
-    read = {path for inst in instances for path in inst.process.files_read}
-    by_rel = {rel: data for _, rel, data in files}
-    for rel in sorted(read):
-        data = by_rel.get(rel)
-        sha = hashlib.sha256(data).hexdigest() if data is not None else None
-        cov = file_coverage(instances, rel, sha, proj.config.min_steps)
-        if cov is not None:
-            states[rel] = cov
-    return ConfigFacts(graph, keys, states)
 
 
 @dataclass(frozen=True)
@@ -279,10 +246,11 @@ def _process(
     matched: set[tuple[str, str]],
 ) -> None:
     from codemod import parallel
+    from codemod.config_facts import ConfigFacts
     from codemod.config_files import might_be_config
     from codemod.finder import FileContext
     from codemod.names import module_name_for
-    from codemod.process import ConfigFacts, Context, process
+    from codemod.process import Context, process
 
     extra = [_absolute(req.cwd / e) for e in req.evidence]
     selectors: list[list[Selector]] = []

@@ -1,4 +1,5 @@
-"""Python config files and their inheritance graph (mmengine `_base_`, detectron2 LazyConfig).
+"""Config files and their inheritance graph (mmengine `_base_` in Python or YAML, detectron2
+LazyConfig imports, and the folders Hydra composes from).
 
 A setting in a base config reaches every config that inherits it without overriding it,
 so a base may only be rewritten when all of those are covered too. The graph is read from
@@ -19,6 +20,9 @@ _RELATIVE_IMPORT = re.compile(rb"^\s*from\s+(\.+)([\w.]*)\s+import\b", re.M)
 # `_base_` / `read_base`, LazyCall / LazyConfig, detectron2.config: three scans, not five
 _MARKERS = (b"_base", b"LazyC", b"detectron2.config")
 CONFIG_DIRS = frozenset({"configs", "config", "cfg", "cfgs"})
+YAML_SUFFIXES = (".yaml", ".yml")
+_YAML_BASE = re.compile(rb"^_base_\s*:", re.M)  # mmengine configs written in YAML
+_HYDRA_DEFAULTS = re.compile(rb"^defaults\s*:", re.M)  # a Hydra config composing others
 
 
 def in_config_dir(rel: str) -> bool:
@@ -36,7 +40,7 @@ _MODULE_LEVEL_SETTING = re.compile(rb"^[\w.]*find_unused_param\w*\s*=", re.M | r
 def might_be_config(rel: str, data: bytes) -> bool:
     """Whether a candidate file needs the project's config graph: YAML, markers, configs/,
     or a module-level assignment of the setting (a base config can look like nothing else)."""
-    if rel.endswith((".yaml", ".yml")):
+    if rel.endswith(YAML_SUFFIXES):
         return True
     return (
         has_config_markers(data)
@@ -78,6 +82,22 @@ def bases_of(rel: str, data: bytes, markers: bool | None = None) -> list[str]:
     return out
 
 
+def yaml_bases(rel: str, data: bytes) -> list[str]:
+    """`_base_: [...]` of an mmengine config written in YAML."""
+    if not _YAML_BASE.search(data):
+        return []
+    import yaml
+
+    try:
+        doc = yaml.safe_load(data)
+    except yaml.YAMLError:
+        return []
+    refs = doc.get("_base_") if isinstance(doc, dict) else None
+    refs = [refs] if isinstance(refs, str) else refs if isinstance(refs, list) else []
+    paths = (_join(rel, ref) for ref in refs if isinstance(ref, str))
+    return [path for path in paths if path is not None]
+
+
 @dataclass
 class ConfigGraph:
     """Who inherits whom, over every config in a project."""
@@ -85,6 +105,16 @@ class ConfigGraph:
     bases: dict[str, list[str]] = field(default_factory=dict)
     children: dict[str, list[str]] = field(default_factory=dict)
     configs: set[str] = field(default_factory=set)  # files that are configs
+    hydra: set[str] = field(default_factory=set)  # YAML files with a Hydra defaults list
+
+    def hydra_composer(self, rel: str) -> str | None:
+        """A Hydra config whose folder holds `rel`: it may compose `rel` into runs nobody
+        traced, and which ones cannot be told statically."""
+        for composer in sorted(self.hydra):
+            folder = posixpath.dirname(composer)
+            if composer != rel and (not folder or rel.startswith(folder + "/")):
+                return composer
+        return None
 
     def add(self, rel: str, bases: list[str]) -> None:
         self.configs.add(rel)
@@ -118,6 +148,12 @@ def build(files: Iterable[tuple[str, bytes]]) -> ConfigGraph:
     """The graph of every config among (project-relative path, bytes)."""
     graph = ConfigGraph()
     for rel, data in files:
+        if rel.endswith(YAML_SUFFIXES):
+            if _HYDRA_DEFAULTS.search(data):
+                graph.hydra.add(rel)
+            if _YAML_BASE.search(data):
+                graph.add(rel, yaml_bases(rel, data))
+            continue
         if not rel.endswith(".py"):
             continue
         markers = has_config_markers(data)

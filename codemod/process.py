@@ -18,10 +18,11 @@ from typing import Any
 
 from codemod import shell_sites
 from codemod.allowlist import Allowlist
+from codemod.config_facts import ConfigFacts
 from codemod.config_files import ConfigGraph, in_config_dir
 from codemod.evidence import Instance
 from codemod.finder import FileContext, find_sites
-from codemod.model import Coverage, FileError, FileOutcome, Fix, Kind, Site
+from codemod.model import Coverage, FileError, FileOutcome, Fix, Kind, Site, State
 from codemod.project import DEFAULT_MIN_STEPS
 from codemod.source import SourceError, SourceText, decode, lines_of, round_trips
 from codemod.subclasses import PendingSubclasses, Subclasses
@@ -34,15 +35,6 @@ _PY2_HINTS = re.compile(
 YAML_SUFFIXES = (".yaml", ".yml")
 SHELL_SUFFIXES = (".sh", ".bash")
 CONFIG_KINDS = frozenset({Kind.CONFIG_PY, Kind.YAML})
-
-
-@dataclass(frozen=True)
-class ConfigFacts:
-    """Project-wide facts config sites need: who inherits whom, and what runs read."""
-
-    graph: ConfigGraph = field(default_factory=ConfigGraph)
-    keys: Mapping[str, frozenset[str]] = field(default_factory=dict)  # settings each config sets
-    states: Mapping[str, Coverage] = field(default_factory=dict)  # evidence per read file
 
 
 @dataclass(frozen=True)
@@ -118,13 +110,21 @@ def _config_coverage(site: Site, rel: str, ctx: Context) -> Coverage | None:
 
     facts = ctx.configs
     heirs: dict[str, Coverage | None] = {}
-    if site.kind is Kind.CONFIG_PY and facts.graph.is_config(rel):
+    if facts.graph.is_config(rel):
         for heir in facts.graph.inheritors(
             rel, site.setting, lambda r: facts.keys.get(r, frozenset())
         ):
             heirs[heir] = facts.states.get(heir)
     allowed = {h for h in heirs if ctx.allowlist.covers_file(ctx.root / h)}
-    return inherited_coverage(facts.states.get(rel), heirs, allowed)
+    coverage = inherited_coverage(facts.states.get(rel), heirs, allowed)
+    composer = facts.graph.hydra_composer(rel) if site.kind is Kind.YAML else None
+    if composer and (coverage is None or coverage.state not in (State.UNSAFE, State.STALE)):
+        reason = (
+            f"Hydra composes configs from this folder ({composer} has a defaults list), so "
+            "runs nobody traced may include this file; left alone"
+        )
+        return Coverage(State.BLOCKED, reason, {}, coverage.runs if coverage else ())
+    return coverage
 
 
 def is_config(rel: str, tree: ast.Module, graph: ConfigGraph) -> bool:

@@ -44,12 +44,6 @@ class Subclasses:
         for sub in found:
             self._by_name.setdefault(sub.name.rsplit(".", 1)[-1], []).append(sub)
 
-    def __len__(self) -> int:
-        return sum(len(v) for v in self._by_name.values())
-
-    def names(self) -> set[str]:
-        return set(self._by_name)
-
     def lookup(self, qualname: str) -> Subclass | None:
         module, _, name = qualname.rpartition(".")
         if not module:

@@ -1,0 +1,75 @@
+"""Project-wide facts that config sites need, gathered once per run.
+
+Who inherits whom (the `_base_` graph over Python and YAML configs), which setting keys
+each inheriting config sets itself (so it does not inherit them), which folders Hydra
+composes configs from, and what the recorded runs prove about each config file they read.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from codemod import config_files
+from codemod.config_files import ConfigGraph
+from codemod.evidence import Instance
+from codemod.model import Coverage, Kind
+from codemod.prefilter import may_hold_site
+
+
+@dataclass(frozen=True)
+class ConfigFacts:
+    graph: ConfigGraph = field(default_factory=ConfigGraph)
+    keys: Mapping[str, frozenset[str]] = field(default_factory=dict)  # settings each config sets
+    states: Mapping[str, Coverage] = field(default_factory=dict)  # evidence per file read
+
+    def sets(self, rel: str) -> frozenset[str]:
+        return self.keys.get(rel, frozenset())
+
+
+def _keys(file: Path, rel: str, data: bytes) -> frozenset[str]:
+    """The settings (dotted keys) a config file sets itself."""
+    if rel.endswith(config_files.YAML_SUFFIXES):
+        from codemod import yaml_sites
+
+        try:
+            found = yaml_sites.find(data.decode("utf-8-sig", "replace"), file, rel)
+        except yaml_sites.YamlError:
+            return frozenset()
+        return frozenset(site.setting for site, _ in found)
+    from codemod.finder import FileContext, find_sites
+    from codemod.subclasses import Subclasses
+
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return frozenset()
+    ctx = FileContext(file, rel, rel, "", False, is_config=True)
+    found = find_sites(tree, data.decode("utf-8", "replace"), ctx, Subclasses())
+    return frozenset(f.site.setting for f in found if f.site.kind is Kind.CONFIG_PY)
+
+
+def gather(
+    files: Sequence[tuple[Path, str, bytes]], instances: Sequence[Instance], min_steps: int
+) -> ConfigFacts:
+    """Facts over every (absolute path, repo-relative path, bytes) of a project."""
+    from codemod.pairing import file_coverage
+
+    graph = config_files.build((rel, data) for _, rel, data in files)
+    keys = {
+        rel: _keys(file, rel, data)
+        for file, rel, data in files
+        if graph.is_config(rel) and may_hold_site(data)
+    }
+    by_rel = {rel: data for _, rel, data in files}
+    states: dict[str, Coverage] = {}
+    for rel in sorted({path for inst in instances for path in inst.process.files_read}):
+        data = by_rel.get(rel)
+        sha = hashlib.sha256(data).hexdigest() if data is not None else None
+        cov = file_coverage(instances, rel, sha, min_steps)
+        if cov is not None:
+            states[rel] = cov
+    return ConfigFacts(graph, keys, states)
