@@ -7,6 +7,7 @@ ignored with one line saying why; nothing in it counts.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
@@ -56,6 +57,7 @@ class Process:
     world_size: int
     finished: bool
     files_read: dict[str, str] = field(default_factory=dict, compare=False)  # path -> sha256
+    changed: tuple[str, ...] = ()  # files it read that no longer hold what it read
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # probe timings etc.
 
 
@@ -188,6 +190,21 @@ def _files_read(data: Any) -> dict[str, str]:
     return out
 
 
+def _changed(
+    files_read: dict[str, str], root: Path, hashes: dict[str, str | None]
+) -> tuple[str, ...]:
+    out = []
+    for rel, recorded in sorted(files_read.items()):
+        if rel not in hashes:
+            try:
+                hashes[rel] = hashlib.sha256((root / rel).read_bytes()).hexdigest()
+            except OSError:
+                hashes[rel] = None
+        if hashes[rel] != recorded:
+            out.append(rel)
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Repo:
     """Who we are: evidence from a run in another repo never counts here."""
@@ -196,8 +213,14 @@ class Repo:
     git_root_commit: str | None
 
 
-def parse(file: Path, data: bytes, repo: Repo) -> list[Instance]:
-    """The instances in one evidence file; EvidenceError when it cannot be trusted."""
+def parse(
+    file: Path, data: bytes, repo: Repo, hashes: dict[str, str | None] | None = None
+) -> list[Instance]:
+    """The instances in one evidence file; EvidenceError when it cannot be trusted.
+
+    `hashes` caches the current sha256 of repo files, to tell which of the files the run
+    read have changed since (the model code a clean run proved may have changed too).
+    """
     try:
         doc = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -215,6 +238,7 @@ def parse(file: Path, data: bytes, repo: Repo) -> list[Instance]:
     if not same:
         raise EvidenceError(f"recorded in another repo ({root})")
     command = _get(doc, "command", list)
+    files_read = _files_read(doc.get("files_read", []))
     process = Process(
         file=file,
         kind=_get(doc, "kind", str),
@@ -225,7 +249,8 @@ def parse(file: Path, data: bytes, repo: Repo) -> list[Instance]:
         rank=_get(doc, "rank", int),
         world_size=_get(doc, "world_size", int),
         finished=bool(doc.get("finished", False)),
-        files_read=_files_read(doc.get("files_read", [])),
+        files_read=files_read,
+        changed=_changed(files_read, repo.root, {} if hashes is None else hashes),
         extra={k: v for k, v in doc.items() if k in ("probe",)},
     )
     return [_instance(process, item) for item in _get(doc, "instances", list)]
@@ -236,6 +261,7 @@ def load(sources: Iterable[Path], repo: Repo) -> tuple[list[Instance], list[tupl
     instances: list[Instance] = []
     problems: list[tuple[Path, str]] = []
     seen: dict[tuple[str, str, int], Path] = {}
+    hashes: dict[str, str | None] = {}
     for file in evidence_files(sources):
         try:
             data = file.read_bytes()
@@ -243,7 +269,7 @@ def load(sources: Iterable[Path], repo: Repo) -> tuple[list[Instance], list[tupl
             problems.append((file, f"cannot read: {exc.strerror}"))
             continue
         try:
-            found = parse(file, data, repo)
+            found = parse(file, data, repo, hashes)
         except EvidenceError as exc:
             problems.append((file, f"evidence ignored: {exc}"))
             continue

@@ -160,6 +160,7 @@ class RunSummary:
     # static_graph=True fits too; a hint in the report, never a rewrite
     static_graph_hint: bool = False
     probe: ProbeTimes | None = None  # a probe's step times
+    changed: tuple[str, ...] = ()  # files the run read that have changed since
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -171,6 +172,7 @@ class RunSummary:
             "files": list(self.files),
             "static_graph_hint": self.static_graph_hint,
             "probe": self.probe.as_json() if self.probe else None,
+            "changed_since": list(self.changed),
         }
 
 

@@ -183,6 +183,7 @@ def _summaries(instances: list[Instance]) -> tuple[RunSummary, ...]:
             files=tuple(sorted({i.process.file.name for i in group})),
             static_graph_hint=_same_set(group),
             probe=_probe_times(group),
+            changed=tuple(sorted({path for i in group for path in i.process.changed})),
         )
         for group in by_run.values()
     )
@@ -228,6 +229,7 @@ def _judge(instances: list[Instance], min_steps: int) -> Coverage:
             runs,
         )
     problems: list[str] = []
+    changed: list[str] = []
     for run in runs:
         if run.world_size < 2:
             problems.append(f"`{run.command}` ran at world size {run.world_size}")
@@ -238,6 +240,9 @@ def _judge(instances: list[Instance], min_steps: int) -> Coverage:
                 f"`{run.command}` saw {run.iterations} synchronising iterations "
                 f"(min-steps is {min_steps})"
             )
+        elif run.changed:  # the model code it proved clean may have changed too
+            shown = ", ".join(run.changed[:3]) + (" ..." if len(run.changed) > 3 else "")
+            changed.append(f"`{run.command}` read files that changed since: {shown}")
         else:
             return Coverage(
                 State.SAFE,
@@ -247,6 +252,8 @@ def _judge(instances: list[Instance], min_steps: int) -> Coverage:
                 {},
                 runs,
             )
+    if changed:
+        return Coverage(State.STALE, "; ".join(changed) + "; trace again", {}, runs)
     return Coverage(State.THIN, "evidence too thin: " + "; ".join(problems), {}, runs)
 
 

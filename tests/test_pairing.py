@@ -66,6 +66,7 @@ def test_clean_run_on_every_rank_is_safe_and_apply_rewrites(repo: Path):
             "files": ["evidence-testhost-run-1-0.json", "evidence-testhost-run-1-1.json"],
             "static_graph_hint": True,
             "probe": None,
+            "changed_since": [],
         }
     ]
     code, report, _ = run_cli(repo, "apply", ".")
@@ -482,3 +483,25 @@ def test_no_static_graph_hint_when_the_unused_set_changed(repo: Path):
     assert site["verdict"] == "unsafe"
     assert site["evidence"][0]["static_graph_hint"] is False
     assert "static_graph" not in site["reason"]
+
+
+def test_a_change_in_any_file_the_run_read_makes_clean_evidence_stale(repo: Path):
+    (repo / "model.py").write_text("import torch\n\nLAYERS = 2\n")
+    write_run(repo, [[traced(repo)], [traced(repo)]], files_read=("train.py", "model.py"))
+    _, report, _ = run_cli(repo, "scan", ".")
+    assert only_site(report)["verdict"] == "safe"
+    (repo / "model.py").write_text("import torch\n\nLAYERS = 3  # an aux head now\n")
+    _, report, _ = run_cli(repo, "scan", ".")
+    site = only_site(report)
+    assert site["verdict"] == "stale"
+    assert "read files that changed since: model.py; trace again" in site["reason"]
+    assert site["evidence"][0]["changed_since"] == ["model.py"]
+
+
+def test_unused_parameters_stay_unsafe_when_files_changed(repo: Path):
+    (repo / "model.py").write_text("LAYERS = 2\n")
+    unused = {"aux.weight": 4}
+    write_run(repo, [[traced(repo, unused=unused)], [traced(repo)]], files_read=("model.py",))
+    (repo / "model.py").write_text("LAYERS = 3\n")
+    _, report, _ = run_cli(repo, "scan", ".")
+    assert only_site(report)["verdict"] == "unsafe"

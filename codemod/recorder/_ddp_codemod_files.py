@@ -35,6 +35,8 @@ class FilesRead:
         try:
             path = args[0]
             if path.__class__ is str and path.endswith(_SUFFIXES) and path not in self.opened:
+                if _writes_only(args[1], args[2]):
+                    return  # a file the run writes (a dumped config) is not one it read
                 self.opened[path] = os.path.abspath(path)
         except Exception:
             pass
@@ -79,6 +81,15 @@ class FilesRead:
             return None
         self._hashes[real] = (key, digest)
         return digest
+
+
+def _writes_only(mode: Any, flags: Any) -> bool:
+    """The audit event's mode (open()) or flags (os.open) say write, not read."""
+    if isinstance(mode, str):
+        return "+" not in mode and any(c in mode for c in "wax")
+    if isinstance(flags, int):
+        return flags & (os.O_WRONLY | os.O_RDWR) == os.O_WRONLY
+    return False
 
 
 def _under(path: str, folder: str) -> bool:
