@@ -255,8 +255,17 @@ class _Finder:
                 if match is not None:
                     literal = match.group(2).lower() == "true"
                     callee = self.callee_name(node.func)
-                    self._add(node, kw, Kind.LIGHTNING, kw.arg, kw.value, Fix.STRATEGY_FALSE,
-                              callee, edit, literal=literal)  # fmt: skip
+                    self._add(
+                        node,
+                        kw,
+                        Kind.LIGHTNING,
+                        kw.arg,
+                        kw.value,
+                        Fix.STRATEGY_FALSE,
+                        callee,
+                        edit,
+                        literal=literal,
+                    )
 
     def visit_Dict(self, node: ast.Dict) -> None:
         for key, value in zip(node.keys, node.values):
@@ -287,8 +296,17 @@ class _Finder:
                 "a yacs default: experiment YAML files and the command line can override it, "
                 "so the value a run uses is not here; report only"
             )
-            self._add(node, target, Kind.CONFIG_PY, dotted, node.value, Fix.WRITE_FALSE, "",
-                      edit, report_only=reason)  # fmt: skip
+            self._add(
+                node,
+                target,
+                Kind.CONFIG_PY,
+                dotted,
+                node.value,
+                Fix.WRITE_FALSE,
+                "",
+                edit,
+                report_only=reason,
+            )
         elif self.ctx.is_config and last in DICT_KEYS:
             self._add(node, target, Kind.CONFIG_PY, dotted, node.value, Fix.WRITE_FALSE, "", edit)
 
@@ -303,12 +321,32 @@ class _Finder:
     ) -> None:
         path = self._config_path(construct, name) if self.ctx.is_config else None
         if path is not None:
-            self._add(construct, setting, Kind.CONFIG_PY, path, value, Fix.WRITE_FALSE, "",
-                      edit, setting_end=setting_end)  # fmt: skip
+            self._add(
+                construct,
+                setting,
+                Kind.CONFIG_PY,
+                path,
+                value,
+                Fix.WRITE_FALSE,
+                "",
+                edit,
+                setting_end=setting_end,
+            )
             return
         feeds, note = kwargs_flow.consumer(self, construct)
-        self._add(construct, setting, Kind.KWARGS_DICT, name, value, Fix.WRITE_FALSE, "dict",
-                  edit, feeds=feeds, note=note, setting_end=setting_end)  # fmt: skip
+        self._add(
+            construct,
+            setting,
+            Kind.KWARGS_DICT,
+            name,
+            value,
+            Fix.WRITE_FALSE,
+            "dict",
+            edit,
+            feeds=feeds,
+            note=note,
+            setting_end=setting_end,
+        )
 
     def _config_path(self, construct: ast.AST, name: str) -> str | None:
         """`train.ddp.find_unused_parameters` for a key nested in module-level config dicts."""
