@@ -9,12 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from codemod import batch, manifest
 from codemod.cli import main
 from tests.evidence_docs import write_run
-from tests.sources import BUILD, GIT_IDENTITY, SITE, traced
+from tests.sources import BUILD, GIT_IDENTITY, SITE, runner, traced
 
 ALLOW = '[tool.ddp-codemod]\nallow = ["train.py"]\n'
 
@@ -88,7 +87,7 @@ def cli(cwd: Path, *args: str):
     old = Path.cwd()
     os.chdir(cwd)
     try:
-        return CliRunner().invoke(main, ["batch", *args], catch_exceptions=False)
+        return runner().invoke(main, ["batch", *args], catch_exceptions=False)
     finally:
         os.chdir(old)
 

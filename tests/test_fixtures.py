@@ -16,9 +16,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from codemod.cli import main
+from tests.sources import runner
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 CASES = sorted(p.parent for p in FIXTURES.glob("*/*/report.json"))
@@ -52,7 +52,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 def _apply(work: Path, args: list[str], monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(work)
-    return CliRunner().invoke(main, ["apply", ".", *args], catch_exceptions=False)
+    return runner().invoke(main, ["apply", ".", *args], catch_exceptions=False)
 
 
 def _args(case: Path) -> list[str]:

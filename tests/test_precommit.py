@@ -13,11 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from codemod.cli import main
 from tests.evidence_docs import write_run
-from tests.sources import BUILD, DDP_IMPORT, GIT_IDENTITY, SITE, traced
+from tests.sources import BUILD, DDP_IMPORT, GIT_IDENTITY, SITE, runner, traced
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 ALLOWED = SITE
@@ -67,7 +66,7 @@ def _hook(repo: Path, *args: str):
     old = Path.cwd()
     os.chdir(repo)
     try:
-        return CliRunner().invoke(main, ["apply", *args], catch_exceptions=False)
+        return runner().invoke(main, ["apply", *args], catch_exceptions=False)
     finally:
         os.chdir(old)
 

@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from codemod.cli import main
 from tests.ddp_runs import write_repo
+from tests.sources import runner
 
 BUILD = """\
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -106,7 +106,7 @@ def invoke(repo: Path, *args: str):
     old = Path.cwd()
     os.chdir(repo)
     try:
-        return CliRunner().invoke(main, ["probe", *args], catch_exceptions=False)
+        return runner().invoke(main, ["probe", *args], catch_exceptions=False)
     finally:
         os.chdir(old)
 
