@@ -115,3 +115,28 @@ def test_step_time_summaries_and_the_ratio_by_round():
     s = summarize([0.001, 0.002, 0.003, 0.004, 0.005])
     assert (s.median, s.p25, s.p75, s.steps) == (3.0, 2.0, 4.0, 5)
     assert ratio_by_round([[2.0, 2.0], [3.0]], [[1.0, 1.0], [2.0]]) == (1.5, 2.0)
+
+
+def test_a_verdict_without_evidence_still_retires_an_earlier_probe_of_the_site(tmp_path):
+    import json
+    from pathlib import Path
+
+    from codemod.model import Kind
+    from codemod.probe.report import text
+    from codemod.probe.runner import ProbeResult, Request, _record
+    from codemod.probe.site import SiteRef
+
+    call = {"path": "m.py", "line": 3, "end_line": 3, "qualname": "build", "lines_sha256": "0"}
+    site = SiteRef(tmp_path, "m.py", 3, Kind.TORCH_DDP, "m.py:3 (build)", call, (), ())
+    old = tmp_path / ".ddp-codemod" / "evidence-h-1-1.json"
+    old.parent.mkdir()
+    old.write_text(
+        json.dumps({"kind": "probe", "files_read": [], "instances": [{"call_site": call}]})
+    )
+    finding = judge(ok("A"), hung("B"), None, 60)  # unsafe, names nothing: no evidence
+    request = Request("f.py:make", Path(tmp_path), site="m.py::build")
+    result = ProbeResult(request, finding, site, ok("A"), hung("B"), None, None, False)
+    _record(result, site)
+    assert not old.exists()
+    assert (result.evidence, result.replaced) == ([], 1)
+    assert "removed 1 from an earlier probe of m.py:3 (build)" in text(result)

@@ -123,6 +123,11 @@ def _evidence(result: ProbeResult) -> str:
     if result.site is None:
         return "evidence: none written (no --site)"
     if not result.evidence:
+        if result.replaced:
+            return (
+                f"evidence: none written; removed {result.replaced} from an earlier probe of "
+                f"{result.site.label}, which no longer holds"
+            )
         return "evidence: none written"
     n = len(result.evidence)
     where = _where(result.evidence[0].parent, cwd)

@@ -233,10 +233,12 @@ def _record(result: ProbeResult, site: SiteRef) -> None:
 
     req = result.request
     result.out = (req.cwd / req.out).resolve() if req.out else site.root / EVIDENCE_DIR
+    # The latest probe's answer is the current one, also when it writes no evidence: an
+    # earlier probe's "safe" files must not outlive a later "unsafe" that names nothing.
+    result.replaced = evidence.replace_older(result.out, site)
     source = {"A": result.a, "B": result.b}.get(result.finding.evidence_from or "")
     if source is None:
         return
-    result.replaced = evidence.replace_older(result.out, site)
     docs = evidence.documents(
         site,
         source,
