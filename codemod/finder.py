@@ -30,7 +30,7 @@ from codemod.apis import (
 from codemod.model import KEEP_COMMENT, Fix, Kind, Site, Span
 from codemod.names import NameTable, Scope, dotted_name
 from codemod.prefilter import NEEDLE
-from codemod.source import lines_of
+from codemod.recorder._ddp_codemod_source import source_lines
 from codemod.subclasses import Subclasses, init_default, own_fix
 
 
@@ -90,7 +90,7 @@ class Positions:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.lines = lines_of(text)
+        self.lines = source_lines(text)
         self.starts = [0, *(m.end() for m in re.finditer(r"\r\n|\r|\n", text))]
 
     def column(self, line: int, byte_col: int) -> int:

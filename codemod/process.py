@@ -24,7 +24,8 @@ from codemod.evidence import Instance
 from codemod.finder import FileContext, find_sites
 from codemod.model import Coverage, FileError, FileOutcome, Fix, Kind, Site, State
 from codemod.project import DEFAULT_MIN_STEPS
-from codemod.source import SourceError, SourceText, decode, lines_of, round_trips
+from codemod.recorder._ddp_codemod_source import source_lines
+from codemod.source import SourceError, SourceText, decode, round_trips
 from codemod.subclasses import PendingSubclasses, Subclasses
 from codemod.verdicts import decide
 from codemod.verify import check
@@ -53,7 +54,7 @@ class Context:
 
 def _syntax_error(exc: SyntaxError, text: str) -> str:
     line, column = exc.lineno or 0, exc.offset or 0
-    lines = lines_of(text)
+    lines = source_lines(text)
     source_line = lines[line - 1] if 0 < line <= len(lines) else ""
     hint = " (Python 2 code?)" if _PY2_HINTS.search(source_line) else ""
     return f"syntax error at line {line}, column {column}: {exc.msg}{hint}"
@@ -111,9 +112,7 @@ def _config_coverage(site: Site, rel: str, ctx: Context) -> Coverage | None:
     facts = ctx.configs
     heirs: dict[str, Coverage | None] = {}
     if facts.graph.is_config(rel):
-        for heir in facts.graph.inheritors(
-            rel, site.setting, lambda r: facts.keys.get(r, frozenset())
-        ):
+        for heir in facts.graph.inheritors(rel, site.setting, facts.sets):
             heirs[heir] = facts.states.get(heir)
     allowed = {h for h in heirs if ctx.allowlist.covers_file(ctx.root / h)}
     coverage = inherited_coverage(facts.states.get(rel), heirs, allowed)
@@ -169,7 +168,9 @@ def _python(
         from codemod.pairing import cover  # hashing: only when there is evidence
 
         sites = [f.site for f in found]
-        coverage = cover(sites, file.project_rel, lines_of(source.text), instances, ctx.min_steps)
+        coverage = cover(
+            sites, file.project_rel, source_lines(source.text), instances, ctx.min_steps
+        )
     chosen = _decide(file, [(f.site, f.edit) for f in found], coverage, ctx, outcome)
     if not (ctx.rewrite and chosen):
         return

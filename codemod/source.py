@@ -44,8 +44,3 @@ def decode(data: bytes) -> SourceText:
 
 def round_trips(source: SourceText, data: bytes) -> bool:
     return source.encode(source.text) == data
-
-
-def lines_of(text: str) -> list[str]:
-    """Split like Python's tokenizer: on \\r\\n, \\n and \\r, without the endings."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
