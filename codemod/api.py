@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from codemod import discover, project
 from codemod.allowlist import Allowlist, Selector
-from codemod.model import FileError, Site
+from codemod.model import FileChange, FileError, RunResult
 from codemod.prefilter import may_hold_site
 from codemod.report import unmatched_selector
 
@@ -35,23 +35,6 @@ class Request:
     style_false: bool = False
     evidence: tuple[str, ...] = ()  # --evidence files or folders, besides <root>/.ddp-codemod
     jobs: int = 1  # processes for parsing candidate files; large work only (see parallel)
-
-
-@dataclass(frozen=True)
-class FileChange:
-    rel: str  # relative to `root`: diff headers
-    root: Path
-    file: Path
-    old: bytes
-    new: bytes
-
-
-@dataclass
-class RunResult:
-    sites: list[Site] = field(default_factory=list)
-    errors: list[FileError] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    changes: list[FileChange] = field(default_factory=list)
 
 
 @dataclass
@@ -298,24 +281,30 @@ def _process(
         matched.update((text, by_text[text].origin) for text in outcome.matched_selectors)
         result.errors.extend(outcome.errors)
         if outcome.new is not None and outcome.old is not None:
-            change = FileChange(src.rel, src.root, src.file, outcome.old, outcome.new)
-            written = not req.write or _write(change, result)
-            if written:
-                result.changes.append(change)
-            else:
-                outcome.sites = [dataclasses.replace(s, changed=False) for s in outcome.sites]
+            result.changes.append(FileChange(src.rel, src.root, src.file, outcome.old, outcome.new))
         result.sites.extend(outcome.sites)
+    if req.write:
+        write_changes(result)
 
 
-def _write(change: FileChange, result: RunResult) -> bool:
+def write_changes(result: RunResult) -> bool:
+    """Write every change atomically. A file that cannot be written is an error, leaves
+    `changes`, and its sites are marked unchanged; False when that happened."""
     from codemod.writer import WriteError, replace_bytes
 
-    try:
-        replace_bytes(change.file, change.old, change.new)
-    except WriteError as exc:
-        result.errors.append(FileError(change.rel, str(exc)))
-        return False
-    return True
+    failed: set[Path] = set()
+    for change in result.changes:
+        try:
+            replace_bytes(change.file, change.old, change.new)
+        except WriteError as exc:
+            result.errors.append(FileError(change.rel, str(exc)))
+            failed.add(change.file)
+    if failed:
+        result.changes = [c for c in result.changes if c.file not in failed]
+        result.sites = [
+            dataclasses.replace(s, changed=False) if s.file in failed else s for s in result.sites
+        ]
+    return not failed
 
 
 def _warn_unmatched(

@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from codemod import gitops
+from codemod import api, gitops
 from codemod.manifest import Entry
 
 if TYPE_CHECKING:
-    from codemod.api import RunResult
-    from codemod.model import Site
+    from codemod.model import RunResult, Site
 
 CLEAN, CHANGED, WOULD_CHANGE, SKIPPED, FAILED = (
     "clean",
@@ -114,8 +113,6 @@ def _migrate(job: Job, outcome: Outcome) -> None:
 
 
 def _pipeline(path: Path, evidence: Sequence[Path] = ()) -> RunResult:
-    from codemod import api
-
     req = api.Request(
         (".",), cwd=path, rewrite=True, evidence=tuple(str(e) for e in evidence), jobs=1
     )
@@ -159,20 +156,6 @@ def _dirty(top: Path, files: Sequence[str], job: Job, outcome: Outcome) -> bool:
     return bool(dirty)
 
 
-def _write(result: RunResult, outcome: Outcome) -> bool:
-    """Write every change; False (and an error each) when one could not be written."""
-    from codemod.writer import WriteError, replace_bytes
-
-    written = True
-    for change in result.changes:
-        try:
-            replace_bytes(change.file, change.old, change.new)
-        except WriteError as exc:
-            outcome.errors.append(f"{change.rel}: error: {exc}")
-            written = False
-    return written
-
-
 def _in_place(job: Job, path: Path, top: Path | None, outcome: Outcome) -> None:
     result = _pipeline(path)
     _summarize(result, outcome)
@@ -184,8 +167,11 @@ def _in_place(job: Job, path: Path, top: Path | None, outcome: Outcome) -> None:
         return
     outcome.status = WOULD_CHANGE
     if not job.options.dry_run:
-        _write(result, outcome)
-        outcome.status = CHANGED
+        written = api.write_changes(result)
+        _summarize(result, outcome)  # a file that failed is an error, its sites unchanged
+        outcome.status = CHANGED if result.changes else FAILED
+        if not written and not result.changes:
+            outcome.message = "no file could be rewritten"
 
 
 def _on_branch(job: Job, path: Path, top: Path, outcome: Outcome) -> None:
@@ -224,7 +210,8 @@ def _on_branch(job: Job, path: Path, top: Path, outcome: Outcome) -> None:
         outcome.status, outcome.branch = WOULD_CHANGE, branch
         if job.options.dry_run:
             return
-        if not _write(result, outcome):
+        if not api.write_changes(result):
+            _summarize(result, outcome)
             _fail(outcome, "not branched: some files could not be rewritten")
             return
         gitops.new_branch(tree, branch)

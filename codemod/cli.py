@@ -5,17 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from codemod import __version__, report
 from codemod.batch_cli import batch
-from codemod.fastpath import NoSites, nothing_to_find, unmatched_for_files
-from codemod.model import EVIDENCE_DIR
-
-if TYPE_CHECKING:
-    from codemod.api import FileChange, RunResult
+from codemod.fastpath import nothing_to_find, unmatched_for_files
+from codemod.model import EVIDENCE_DIR, FileChange, RunResult
 
 EXIT_CLEAN, EXIT_CHANGED, EXIT_ERROR = 0, 1, 2
 
@@ -47,11 +44,11 @@ _jobs = click.option(
 )
 
 
-def _run(paths: tuple[str, ...], jobs: int | None = None, **options: Any) -> RunResult | NoSites:
+def _run(paths: tuple[str, ...], jobs: int | None = None, **options: Any) -> RunResult:
     """api.run over PATHS; files that cannot hold a site never import it (pre-commit's case)."""
     cwd = Path.cwd()
     if nothing_to_find(paths, cwd):
-        return NoSites(unmatched_for_files(options.get("allow", ()), paths, cwd))
+        return RunResult(warnings=unmatched_for_files(options.get("allow", ()), paths, cwd))
     from codemod import api, parallel
 
     try:
@@ -64,7 +61,7 @@ def _run(paths: tuple[str, ...], jobs: int | None = None, **options: Any) -> Run
         sys.exit(EXIT_ERROR)
 
 
-def _echo_sarif(result: RunResult | NoSites, with_changed: bool) -> None:
+def _echo_sarif(result: RunResult, with_changed: bool) -> None:
     from codemod import sarif
 
     doc = sarif.document(
@@ -73,7 +70,7 @@ def _echo_sarif(result: RunResult | NoSites, with_changed: bool) -> None:
     click.echo(sarif.dumps(doc))
 
 
-def _emit_problems(result: RunResult | NoSites) -> None:
+def _emit_problems(result: RunResult) -> None:
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     for error in result.errors:

@@ -13,15 +13,10 @@ import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from codemod.allowlist import Selector
 from codemod.prefilter import may_hold_site
 from codemod.report import unmatched_selector
-
-if TYPE_CHECKING:
-    from codemod.api import FileChange
-    from codemod.model import FileError, Site
 
 
 def nothing_to_find(paths: Sequence[str], cwd: Path) -> bool:
@@ -38,16 +33,6 @@ def nothing_to_find(paths: Sequence[str], cwd: Path) -> bool:
         if may_hold_site(data):
             return False
     return True
-
-
-class NoSites:
-    """What api.run would return for such PATHs, without importing it (duck-types RunResult)."""
-
-    def __init__(self, warnings: list[str]) -> None:
-        self.sites: list[Site] = []
-        self.errors: list[FileError] = []
-        self.warnings = warnings
-        self.changes: list[FileChange] = []
 
 
 def unmatched_for_files(allow: Sequence[str], paths: Sequence[str], cwd: Path) -> list[str]:

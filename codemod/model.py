@@ -104,6 +104,27 @@ class FileError:
     message: str
 
 
+@dataclass(frozen=True)
+class FileChange:
+    """A file a run rewrites (or would, under --dry-run)."""
+
+    rel: str  # relative to `root`: diff headers
+    root: Path
+    file: Path
+    old: bytes
+    new: bytes
+
+
+@dataclass
+class RunResult:
+    """What `scan` / `apply` found, over all PATHs."""
+
+    sites: list[Site] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    changes: list[FileChange] = field(default_factory=list)
+
+
 @dataclass
 class FileOutcome:
     """What processing one file produced."""

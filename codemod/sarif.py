@@ -20,8 +20,8 @@ from codemod.model import REWRITABLE, FileError, Site, Span, Verdict
 from codemod.report import error_line, ordered, site_json
 
 if TYPE_CHECKING:
-    from codemod.api import FileChange
     from codemod.fixes import Replacement
+    from codemod.model import FileChange
 
 SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"

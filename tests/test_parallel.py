@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from codemod import api, parallel
+from codemod.model import RunResult
 from codemod.prefilter import may_hold_site
 from tests.evidence_docs import write_run
 from tests.sources import BUILD, DDP_IMPORT, traced
@@ -49,7 +50,7 @@ def _tree(root: Path) -> None:
     write_run(root, [[traced(root, "traced.py")], [traced(root, "traced.py")]])
 
 
-def _run(root: Path, jobs: int) -> api.RunResult:
+def _run(root: Path, jobs: int) -> RunResult:
     req = api.Request((".",), cwd=root, allow=("other/o1*.py",), rewrite=True, jobs=jobs)
     return api.run(req)
 
