@@ -96,8 +96,8 @@ class _Collector:
                     continue
                 if s.qualname == frame.qualname and _holds(s, frame.line):
                     self.add(i, inst, fresh)
-            if not inst.find_unused_parameters:
-                continue
+            if not inst.find_unused_parameters or inst.call_site is not None:
+                continue  # only DDP built inside framework code pairs by function
             framework = [
                 i
                 for i, s in enumerate(self.sites)

@@ -505,3 +505,31 @@ def test_unused_parameters_stay_unsafe_when_files_changed(repo: Path):
     (repo / "model.py").write_text("LAYERS = 3\n")
     _, report, _ = run_cli(repo, "scan", ".")
     assert only_site(report)["verdict"] == "unsafe"
+
+
+BRANCHES = """import lightning as L
+from lightning.pytorch.strategies import DDPStrategy
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+
+def main(model, plain):
+    if plain:
+        return DDP(model, find_unused_parameters=True)
+    trainer = L.Trainer(devices=2, strategy=DDPStrategy(find_unused_parameters=True))
+    trainer.fit(model)
+"""
+
+
+def test_a_ddp_the_repo_built_itself_does_not_cover_a_framework_site(tmp_path: Path):
+    """Only DDP built inside framework code (no repo call site) pairs by function."""
+    repo = _framework_repo(tmp_path, BRANCHES)
+    end = len(BRANCHES.splitlines())
+
+    def inst() -> dict:  # the plain branch ran; Lightning never did
+        site = call_site(repo, "train.py", 8, 8, "main")
+        return instance(site, [frame(repo, "train.py", 8, "main", (6, end))])
+
+    write_run(repo, [[inst()], [inst()]])
+    _, report, _ = run_cli(repo, "scan", ".")
+    verdicts = {s["kind"]: s["verdict"] for s in report["sites"]}
+    assert verdicts == {"torch-ddp": "safe", "lightning": "unknown"}
