@@ -53,3 +53,14 @@ def test_os_open_flags_tell_writes_from_reads(tmp_path: Path):
     assert files.snapshot() == []
     files.hook("open", (str(target), None, os.O_RDONLY))
     assert [f["path"] for f in files.snapshot()] == ["cfg.yaml"]
+
+
+def test_a_file_edited_during_the_run_keeps_the_hash_first_seen(tmp_path: Path):
+    model = tmp_path / "model.py"
+    model.write_text("LAYERS = 2\n")
+    first = _sha(model)
+    files = FilesRead(str(tmp_path))
+    files.hook("open", (str(model), "rb", 0))
+    assert files.snapshot() == [{"path": "model.py", "sha256": first}]
+    model.write_text("LAYERS = 3  # edited while training runs\n")
+    assert files.snapshot() == [{"path": "model.py", "sha256": first}]

@@ -24,7 +24,7 @@ class FilesRead:
     def __init__(self, root: str) -> None:
         self.root = os.path.realpath(root)
         self.opened: dict[str, str] = {}  # as passed to open -> absolute at that moment
-        self._hashes: dict[str, tuple[tuple[int, int], str]] = {}
+        self._hashes: dict[str, str] = {}
         prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
         real = {os.path.realpath(p) for p in prefixes if p}
         self._prefixes = [p for p in real if not _under(self.root, p)]
@@ -57,7 +57,7 @@ class FilesRead:
         return real, "/".join(parts)
 
     def snapshot(self) -> list[dict[str, str]]:
-        """[{"path": repo-relative, "sha256": of the bytes now}], sorted by path."""
+        """[{"path": repo-relative, "sha256": as first seen}], sorted by path."""
         found: dict[str, str] = {}
         for absolute in list(self.opened.values()):
             located = self._repo_path(absolute)
@@ -69,18 +69,15 @@ class FilesRead:
         return [{"path": rel, "sha256": found[rel]} for rel in sorted(found)]
 
     def _sha256(self, real: str) -> str | None:
-        try:
-            stat = os.stat(real)
-            key = (stat.st_mtime_ns, stat.st_size)
-            cached = self._hashes.get(real)
-            if cached is not None and cached[0] == key:
-                return cached[1]
-            with open(real, "rb") as f:
-                digest = hashlib.sha256(f.read()).hexdigest()
-        except OSError:
-            return None
-        self._hashes[real] = (key, digest)
-        return digest
+        """The file's hash as first seen, kept: a file edited while the run goes on must
+        not look like what the run read (the static side then calls its evidence stale)."""
+        if real not in self._hashes:
+            try:
+                with open(real, "rb") as f:
+                    self._hashes[real] = hashlib.sha256(f.read()).hexdigest()
+            except OSError:
+                return None
+        return self._hashes[real]
 
 
 def _writes_only(mode: Any, flags: Any) -> bool:
