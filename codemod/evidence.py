@@ -232,9 +232,15 @@ def parse(
     recorded = _get(doc, "repo", dict)
     commit = recorded.get("git_root_commit")
     root = recorded.get("root")
-    same = (commit is not None and commit == repo.git_root_commit) or (
-        isinstance(root, str) and os.path.realpath(root) == os.path.realpath(repo.root)
-    )
+    ours = os.path.realpath(repo.root)
+    theirs = os.path.realpath(root) if isinstance(root, str) else None
+    if (
+        theirs != ours
+        and theirs is not None
+        and (theirs.startswith(ours + os.sep) or ours.startswith(theirs + os.sep))
+    ):  # traced from another folder of this checkout: its paths start elsewhere
+        raise EvidenceError(f"recorded with {root} as the root, not {repo.root}")
+    same = (commit is not None and commit == repo.git_root_commit) or theirs == ours
     if not same:
         raise EvidenceError(f"recorded in another repo ({root})")
     command = _get(doc, "command", list)

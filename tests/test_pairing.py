@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.ddp_runs import git_init
 from tests.evidence_docs import call_site, frame, instance, write_run
 from tests.sources import invoke_json
 
@@ -533,3 +534,21 @@ def test_a_ddp_the_repo_built_itself_does_not_cover_a_framework_site(tmp_path: P
     _, report, _ = run_cli(repo, "scan", ".")
     verdicts = {s["kind"]: s["verdict"] for s in report["sites"]}
     assert verdicts == {"torch-ddp": "safe", "lightning": "unknown"}
+
+
+def test_evidence_traced_from_a_subfolder_of_the_checkout_is_refused(repo: Path):
+    """Same first commit, but its paths are relative to another folder: never paired."""
+    sub = repo / "sub"
+    sub.mkdir()
+    (sub / "train.py").write_text(TRAIN)  # the same text at another path
+    commit = git_init(repo)
+    for path in write_run(repo, [[traced(repo)], [traced(repo)]], root=str(sub)):
+        doc = json.loads(path.read_text())
+        doc["repo"]["git_root_commit"] = commit
+        path.write_text(json.dumps(doc))
+    code, report, _ = run_cli(repo, "scan", ".", "--evidence", str(repo / ".ddp-codemod"))
+    assert code == 2
+    assert all(
+        "recorded with" in e["message"] and "as the root" in e["message"] for e in report["errors"]
+    )
+    assert {s["verdict"] for s in report["sites"]} == {"unknown"}
