@@ -13,17 +13,10 @@ import pytest
 
 from tests.ddp_runs import git_init
 from tests.evidence_docs import call_site, frame, instance, write_run
-from tests.sources import invoke_json
+from tests.sources import BUILD, invoke_json
+from tests.sources import traced as traced_at
 
-TRAIN = """from torch.nn.parallel import DistributedDataParallel as DDP
-
-
-def build(model, rank):
-    return DDP(model,
-               device_ids=[rank],
-               find_unused_parameters=True)
-"""
-# build() spans lines 4-7; the call spans 5-7.
+TRAIN = BUILD  # build() spans lines 4-7; the call spans 5-7
 
 
 def run_cli(repo: Path, *args: str) -> tuple[int, dict, str]:
@@ -39,11 +32,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 def traced(repo: Path, **kw) -> dict:
-    return instance(
-        call_site(repo, "train.py", 5, 7, "build"),
-        [frame(repo, "train.py", 5, "build", (4, 7))],
-        **kw,
-    )
+    return traced_at(repo, "train.py", **kw)
 
 
 def only_site(report: dict) -> dict:
@@ -211,18 +200,7 @@ def test_duplicate_evidence_is_reported_once(repo: Path):
 
 
 def test_evidence_survives_a_moved_repo_via_git_root_commit(repo: Path):
-    import subprocess
-
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    subprocess.run(["git", "add", "."], cwd=repo, check=True)
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
-        cwd=repo,
-        check=True,
-    )
-    commit = subprocess.run(
-        ["git", "rev-list", "--max-parents=0", "HEAD"], cwd=repo, capture_output=True, text=True
-    ).stdout.strip()
+    commit = git_init(repo)
     files = write_run(repo, [[traced(repo)], [traced(repo)]], root="/old/clone")
     _, report, _ = run_cli(repo, "scan", ".")
     assert report["errors"][0]["message"].endswith("recorded in another repo (/old/clone)")
