@@ -98,12 +98,12 @@ class _Project:
     def evidence(self, extra: list[Path], result: RunResult) -> dict[str, list[Instance]]:
         """Trusted DDP instances from this repo's evidence, by the repo paths they name."""
         if self._instances is None:
-            from codemod import evidence, gitinfo
+            from codemod import evidence, gitops
 
             sources = [self.root / project.EVIDENCE_DIR, *extra]
             self._instances = []
             if any(True for _ in evidence.evidence_files(sources)):
-                repo = evidence.Repo(self.root, gitinfo.root_commit(self.root))
+                repo = evidence.Repo(self.root, gitops.root_commit(self.root))
                 self._instances, problems = evidence.load(sources, repo)
                 for file, message in problems:
                     result.errors.append(FileError(_display(file, self.root), message))

@@ -1,7 +1,9 @@
-"""The git commands `batch` needs, each one small and checked.
+"""The git commands ddp-codemod runs, each one small and checked.
 
-Branches are made in a separate work tree so the user's checkout, index and current
-branch are never touched. Every failure is a GitError with git's own last line.
+The first root commit names a repo across clones (evidence from a moved checkout still
+counts). For `batch`, branches are made in a separate work tree so the user's checkout,
+index and current branch are never touched. Every failure is a GitError with git's own
+last line.
 """
 
 from __future__ import annotations
@@ -37,6 +39,16 @@ def git(
         lines = (out.stderr or out.stdout).strip().splitlines()
         raise GitError(f"git {args[0]}: {lines[-1] if lines else f'exit {out.returncode}'}")
     return out
+
+
+def root_commit(folder: Path) -> str | None:
+    """The first root commit of the work tree holding `folder`: the same in every clone."""
+    try:
+        out = git(folder, "rev-list", "--max-parents=0", "HEAD", check=False)
+    except GitError:
+        return None
+    lines = out.stdout.split()
+    return lines[0] if out.returncode == 0 and lines else None
 
 
 def toplevel(path: Path) -> Path | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from codemod.gitinfo import root_commit
+from codemod.gitops import root_commit
 from codemod.recorder import FOLDER as RECORDER_FOLDER
 
 EXIT_USAGE, EXIT_NOT_FOUND, EXIT_NOT_EXECUTABLE = 2, 127, 126

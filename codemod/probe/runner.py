@@ -228,7 +228,7 @@ def run(req: Request, progress: Callable[[str], None] = lambda line: None) -> Pr
 
 
 def _record(result: ProbeResult, site: SiteRef) -> None:
-    from codemod import gitinfo
+    from codemod import gitops
     from codemod.probe import records as evidence
 
     req = result.request
@@ -244,7 +244,7 @@ def _record(result: ProbeResult, site: SiteRef) -> None:
         source,
         run_id=str(uuid.uuid4()),
         command=req.command(),
-        git_root_commit=gitinfo.root_commit(site.root),
+        git_root_commit=gitops.root_commit(site.root),
         steps=req.steps,
         probe=result.probe_json(),
     )
