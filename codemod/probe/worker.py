@@ -76,7 +76,8 @@ class Worker:
         setup = self.setup()
         kwargs = VARIANTS[mode]
         ddp = self.ddp(setup.model, **kwargs)
-        _load("_ddp_codemod_source", os.path.join(RECORDER, "_ddp_codemod_source.py"))
+        for sibling in ("_ddp_codemod_source", "_ddp_codemod_files"):
+            _load(sibling, os.path.join(RECORDER, sibling + ".py"))
         recorder_module = _load(
             "_ddp_codemod_recorder", os.path.join(RECORDER, "_ddp_codemod_recorder.py")
         )

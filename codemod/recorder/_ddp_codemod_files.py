@@ -18,16 +18,34 @@ from typing import Any
 
 _SUFFIXES = (".py", ".yaml", ".yml", ".pyc")
 _SKIP_PARTS = frozenset({"site-packages", "dist-packages", ".git", ".ddp-codemod"})
+_HERE = os.path.dirname(os.path.realpath(__file__))
+
+
+class RepoPaths:
+    """Which real paths are the repo's own code and configs: under the root, but not in the
+    interpreter's prefixes (a virtualenv inside the repo), site-packages, .git, the evidence
+    folder, or this recorder's folder. The recorder's frames and file reads both ask here."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.realpath(root)
+        prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+        real = {os.path.realpath(p) for p in prefixes if p}
+        # An interpreter prefix that holds the whole repo (a repo under /usr) excludes nothing.
+        self._excluded = [p for p in real if not under(self.root, p)] + [_HERE]
+
+    def relative(self, real: str) -> str | None:
+        """POSIX path of `real` (a resolved path) under the root, or None if not repo's."""
+        if not under(real, self.root) or any(under(real, p) for p in self._excluded):
+            return None
+        parts = os.path.relpath(real, self.root).split(os.sep)
+        return None if _SKIP_PARTS.intersection(parts) else "/".join(parts)
 
 
 class FilesRead:
     def __init__(self, root: str) -> None:
-        self.root = os.path.realpath(root)
+        self.paths = RepoPaths(root)
         self.opened: dict[str, str] = {}  # as passed to open -> absolute at that moment
         self._hashes: dict[str, str] = {}
-        prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-        real = {os.path.realpath(p) for p in prefixes if p}
-        self._prefixes = [p for p in real if not _under(self.root, p)]
 
     def hook(self, event: str, args: Any) -> None:
         if event != "open":
@@ -49,12 +67,8 @@ class FilesRead:
                 return None
             absolute = os.path.join(os.path.dirname(folder), name.split(".", 1)[0] + ".py")
         real = os.path.realpath(absolute)
-        if not _under(real, self.root) or any(_under(real, p) for p in self._prefixes):
-            return None
-        parts = os.path.relpath(real, self.root).split(os.sep)
-        if _SKIP_PARTS.intersection(parts):
-            return None
-        return real, "/".join(parts)
+        rel = self.paths.relative(real)
+        return None if rel is None else (real, rel)
 
     def snapshot(self) -> list[dict[str, str]]:
         """[{"path": repo-relative, "sha256": as first seen}], sorted by path."""
@@ -89,7 +103,8 @@ def _writes_only(mode: Any, flags: Any) -> bool:
     return False
 
 
-def _under(path: str, folder: str) -> bool:
+def under(path: str, folder: str) -> bool:
+    """`path` is `folder` or inside it (both resolved)."""
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 

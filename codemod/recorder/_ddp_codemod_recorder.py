@@ -24,6 +24,7 @@ import weakref
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+import _ddp_codemod_files as _files
 import _ddp_codemod_source as _source
 
 FORMAT, VERSION = "ddp-codemod-evidence", 1
@@ -36,10 +37,6 @@ _PATCHED = "_ddp_codemod_original_init"
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _under(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 class _Instance:
@@ -140,12 +137,9 @@ class _Sources:
     """Repo-relative paths and source text of the files frames point into, cached."""
 
     def __init__(self, root: str, torch_dir: str | None) -> None:
-        self.root = os.path.realpath(root)
+        self.paths = _files.RepoPaths(root)
+        self.root = self.paths.root
         self.torch_dir = torch_dir
-        prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-        real = {os.path.realpath(p) for p in prefixes if p}
-        # An interpreter prefix that holds the whole repo (a repo under /usr) excludes nothing.
-        self.prefixes = [p for p in real if not _under(self.root, p)]
         self._real: dict[str, str] = {}
         self._rel: dict[str, str | None] = {}
         self._text: dict[str, tuple[str, list[str]] | None] = {}
@@ -159,23 +153,15 @@ class _Sources:
     def is_tooling(self, filename: str) -> bool:
         """Frames of torch or of the recorder itself, never the call site."""
         path = self.real(filename)
-        return _under(path, _HERE) or bool(self.torch_dir and _under(path, self.torch_dir))
+        return _files.under(path, _HERE) or bool(
+            self.torch_dir and _files.under(path, self.torch_dir)
+        )
 
     def repo_path(self, filename: str) -> str | None:
         """POSIX path relative to the repo root, or None for anything that is not repo code."""
         if filename in self._rel:
             return self._rel[filename]
-        rel = None
-        path = self.real(filename)
-        if (
-            not filename.startswith("<")
-            and _under(path, self.root)
-            and not _under(path, _HERE)
-            and not any(_under(path, p) for p in self.prefixes)
-        ):
-            parts = os.path.relpath(path, self.root).split(os.sep)
-            if not {"site-packages", "dist-packages"}.intersection(parts):
-                rel = "/".join(parts)
+        rel = None if filename.startswith("<") else self.paths.relative(self.real(filename))
         self._rel[filename] = rel
         return rel
 
