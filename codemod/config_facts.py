@@ -8,7 +8,6 @@ composes configs from, and what the recorded runs prove about each config file t
 from __future__ import annotations
 
 import ast
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,12 +63,9 @@ def gather(
         for file, rel, data in files
         if graph.is_config(rel) and may_hold_site(data)
     }
-    by_rel = {rel: data for _, rel, data in files}
     states: dict[str, Coverage] = {}
     for rel in sorted({path for inst in instances for path in inst.process.files_read}):
-        data = by_rel.get(rel)
-        sha = hashlib.sha256(data).hexdigest() if data is not None else None
-        cov = file_coverage(instances, rel, sha, min_steps)
+        cov = file_coverage(instances, rel, min_steps)
         if cov is not None:
             states[rel] = cov
     return ConfigFacts(graph, keys, states)

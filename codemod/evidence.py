@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FORMAT = "ddp-codemod-evidence"
-VERSION = 1
+from codemod.recorder._ddp_codemod_source import FORMAT, VERSION
 
 
 class EvidenceError(Exception):
@@ -53,9 +52,6 @@ class Process:
     host: str
     pid: int
     command: tuple[str, ...]
-    rank: int
-    world_size: int
-    finished: bool
     files_read: dict[str, str] = field(default_factory=dict, compare=False)  # path -> sha256
     changed: tuple[str, ...] = ()  # files it read that no longer hold what it read
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # probe timings etc.
@@ -66,21 +62,14 @@ class Instance:
     """One DDP instance as one process saw it."""
 
     process: Process
-    index: int
-    cls: str
     find_unused_parameters: bool
     rank: int
     world_size: int
     call_site: CallSite | None
     frames: tuple[Frame, ...]
-    parameters: tuple[str, ...]
     iterations: int
     unused: dict[str, int]
     unused_sets_stable: bool
-
-    @property
-    def clean(self) -> bool:
-        return not any(self.unused.values())
 
     def paths(self) -> set[str]:
         found = {f.path for f in self.frames}
@@ -164,14 +153,11 @@ def _instance(process: Process, data: Any) -> Instance:
         raise EvidenceError("malformed evidence: an instance has the wrong type")
     return Instance(
         process=process,
-        index=_get(data, "index", int),
-        cls=_get(data, "class", str),
         find_unused_parameters=_get(data, "find_unused_parameters", bool),
         rank=_get(data, "rank", int),
         world_size=_get(data, "world_size", int),
         call_site=_call_site(data.get("call_site")),
         frames=tuple(_frame(f) for f in _get(data, "frames", list)),
-        parameters=tuple(str(p) for p in _get(data, "parameters", list)),
         iterations=_get(data, "iterations", int),
         unused=_counts(_get(data, "unused", dict), "unused"),
         unused_sets_stable=bool(data.get("unused_sets_stable", False)),
@@ -213,9 +199,7 @@ class Repo:
     git_root_commit: str | None
 
 
-def parse(
-    file: Path, data: bytes, repo: Repo, hashes: dict[str, str | None] | None = None
-) -> list[Instance]:
+def parse(file: Path, data: bytes, repo: Repo, hashes: dict[str, str | None]) -> list[Instance]:
     """The instances in one evidence file; EvidenceError when it cannot be trusted.
 
     `hashes` caches the current sha256 of repo files, to tell which of the files the run
@@ -252,11 +236,8 @@ def parse(
         host=_get(doc, "host", str),
         pid=_get(doc, "pid", int),
         command=tuple(str(c) for c in command),
-        rank=_get(doc, "rank", int),
-        world_size=_get(doc, "world_size", int),
-        finished=bool(doc.get("finished", False)),
         files_read=files_read,
-        changed=_changed(files_read, repo.root, {} if hashes is None else hashes),
+        changed=_changed(files_read, repo.root, hashes),
         extra={k: v for k, v in doc.items() if k in ("probe",)},
     )
     return [_instance(process, item) for item in _get(doc, "instances", list)]

@@ -11,7 +11,8 @@ import ast
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-MODULE_QUALNAME = "<module>"
+from codemod.recorder._ddp_codemod_source import MODULE_QUALNAME
+
 SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 

@@ -36,11 +36,15 @@ class _Collector:
         self.fresh: dict[int, list[Instance]] = defaultdict(list)
         self.stale: dict[int, list[Instance]] = defaultdict(list)
         self.ambiguous: dict[int, str] = {}
+        self._hashes: dict[tuple[int, int], str | None] = {}
 
     def hash_at(self, line: int, end_line: int) -> str | None:
-        if not 1 <= line <= end_line <= len(self.lines):
-            return None
-        return lines_sha256(self.lines, line, end_line)
+        """The current hash of lines line..end_line; every rank asks for the same spans."""
+        key = (line, end_line)
+        if key not in self._hashes:
+            ok = 1 <= line <= end_line <= len(self.lines)
+            self._hashes[key] = lines_sha256(self.lines, line, end_line) if ok else None
+        return self._hashes[key]
 
     def add(self, index: int, inst: Instance, fresh: bool) -> None:
         bucket = (self.fresh if fresh else self.stale)[index]
@@ -257,14 +261,12 @@ def _judge(instances: list[Instance], min_steps: int) -> Coverage:
     return Coverage(State.THIN, "evidence too thin: " + "; ".join(problems), {}, runs)
 
 
-def file_coverage(
-    instances: Iterable[Instance], rel: str, current_sha: str | None, min_steps: int
-) -> Coverage | None:
+def file_coverage(instances: Iterable[Instance], rel: str, min_steps: int) -> Coverage | None:
     """What runs that read config file `rel` prove about its True settings.
 
     A run counts when one of its processes read the file and every DDP instance of the
-    run was built with find_unused_parameters=True; its hash of the file tells fresh
-    from stale.
+    run was built with find_unused_parameters=True; whether the file changed since it read
+    it (evidence.py compares the hashes) tells fresh from stale.
     """
     by_run: dict[str, list[Instance]] = defaultdict(list)
     for inst in instances:
@@ -272,10 +274,11 @@ def file_coverage(
     fresh: list[Instance] = []
     stale: list[Instance] = []
     for group in by_run.values():
-        hashes = {i.process.files_read[rel] for i in group if rel in i.process.files_read}
-        if not hashes or not all(i.find_unused_parameters for i in group):
+        readers = [i.process for i in group if rel in i.process.files_read]
+        if not readers or not all(i.find_unused_parameters for i in group):
             continue
-        (fresh if current_sha in hashes else stale).extend(group)
+        unchanged = any(rel not in process.changed for process in readers)
+        (fresh if unchanged else stale).extend(group)
     if fresh:
         return _judge(fresh, min_steps)
     if stale:

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from codemod.model import Fix, Kind, Site, Span
+from codemod.recorder._ddp_codemod_source import MODULE_QUALNAME
 
 _TOKEN = re.compile(r"[^\s'\"]*find[_-]unused[_-]param[^\s'\"]*", re.IGNORECASE)
 _NEXT = re.compile(r"\s+([^\s\\-][^\s\\]*)")
@@ -46,7 +47,7 @@ def find(text: str, file: Path, rel: str) -> list[Site]:
                     value=value,
                     literal=None,
                     fix=Fix.WRITE_FALSE,
-                    qualname="<module>",
+                    qualname=MODULE_QUALNAME,
                     callee="",
                     report_only=REASON,
                 )

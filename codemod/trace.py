@@ -39,8 +39,8 @@ class Trace:
     command: tuple[str, ...]
     out: Path  # absolute
     root: Path  # the repo root: the directory trace runs in
-    steps: int | None = None
-    run_id: str = ""
+    steps: int | None
+    run_id: str
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import yaml
 
 from codemod.apis import DICT_KEYS, STRATEGY_NAME, false_like, strategy_false
 from codemod.model import KEEP_COMMENT, Fix, Kind, Site, Span
+from codemod.recorder._ddp_codemod_source import MODULE_QUALNAME
 
 _BOOL = "tag:yaml.org,2002:bool"
 _TRUE = frozenset({"true", "yes", "on"})
@@ -110,7 +111,7 @@ def _site(
         value=raw,
         literal=literal,
         fix=fix,
-        qualname="<module>",
+        qualname=MODULE_QUALNAME,
         callee="",
         keep=KEEP_COMMENT.search(rest) is not None,
         report_only=report_only,

@@ -21,9 +21,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from codemod.evidence import FORMAT, VERSION
 from codemod.probe.launch import RunResult
 from codemod.probe.site import SiteRef
+from codemod.recorder._ddp_codemod_source import FORMAT, VERSION
 
 
 def _now() -> str:

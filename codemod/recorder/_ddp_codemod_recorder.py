@@ -27,7 +27,6 @@ from typing import Any, Callable
 import _ddp_codemod_files as _files
 import _ddp_codemod_source as _source
 
-FORMAT, VERSION = "ddp-codemod-evidence", 1
 MAX_UNUSED_ITERATIONS = 100  # entries kept in "unused_iterations"; counts stay exact
 MAX_FRAMES = 32
 WRITE_INTERVAL_S = 1.0
@@ -500,8 +499,8 @@ class Recorder:
 
         rank, world_size = self.rank or (0, 1)
         return {
-            "format": FORMAT,
-            "version": VERSION,
+            "format": _source.FORMAT,
+            "version": _source.VERSION,
             "kind": "trace",
             "run_id": self.run_id,
             "repo": {"root": os.path.abspath(self.root), "git_root_commit": self.repo_id},

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Sequence
 
 MODULE_QUALNAME = "<module>"
+FORMAT, VERSION = "ddp-codemod-evidence", 1  # what every evidence file says it is
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
