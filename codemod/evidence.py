@@ -7,7 +7,6 @@ ignored with one line saying why; nothing in it counts.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codemod.recorder._ddp_codemod_files import file_sha256
 from codemod.recorder._ddp_codemod_source import FORMAT, VERSION
 
 
@@ -182,10 +182,7 @@ def _changed(
     out = []
     for rel, recorded in sorted(files_read.items()):
         if rel not in hashes:
-            try:
-                hashes[rel] = hashlib.sha256((root / rel).read_bytes()).hexdigest()
-            except OSError:
-                hashes[rel] = None
+            hashes[rel] = file_sha256(str(root / rel))
         if hashes[rel] != recorded:
             out.append(rel)
     return tuple(out)

@@ -29,6 +29,9 @@ class Kind(str, enum.Enum):
     SHELL = "shell"
 
 
+CONFIG_KINDS = frozenset({Kind.CONFIG_PY, Kind.YAML})  # covered by the runs that read them
+
+
 class Verdict(str, enum.Enum):
     """What the tool concluded about a site; only REWRITABLE ones are ever edited."""
 

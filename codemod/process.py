@@ -22,7 +22,7 @@ from codemod.config_facts import ConfigFacts
 from codemod.config_files import ConfigGraph, in_config_dir
 from codemod.evidence import Instance
 from codemod.finder import FileContext, find_sites
-from codemod.model import Coverage, FileError, FileOutcome, Fix, Kind, Site, State
+from codemod.model import CONFIG_KINDS, Coverage, FileError, FileOutcome, Fix, Kind, Site, State
 from codemod.project import DEFAULT_MIN_STEPS
 from codemod.recorder._ddp_codemod_source import source_lines
 from codemod.source import SourceError, SourceText, decode, round_trips
@@ -35,7 +35,6 @@ _PY2_HINTS = re.compile(
 )
 YAML_SUFFIXES = (".yaml", ".yml")
 SHELL_SUFFIXES = (".sh", ".bash")
-CONFIG_KINDS = frozenset({Kind.CONFIG_PY, Kind.YAML})
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,15 @@ uses, so the pairing treats a probe like a traced run of that call with no speci
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from codemod.allowlist import Selector
-from codemod.model import Kind, Site
-from codemod.process import CONFIG_KINDS
+from codemod.model import CONFIG_KINDS, Kind, Site
 from codemod.project import find_root
 from codemod.recorder import _ddp_codemod_source as source
+from codemod.recorder._ddp_codemod_files import file_sha256
 
 
 class SiteError(Exception):
@@ -46,32 +45,12 @@ def _describe(site: Site) -> SiteRef:
     qualname = site.qualname
     if file.suffix == ".py":
         text = source.read_source(str(file))
-        lines = source.source_lines(text)
-        qualname = source.qualname_at(text, span.line)
-        call_site = {
-            "path": rel,
-            "line": span.line,
-            "end_line": span.end_line,
-            "qualname": qualname,
-            "lines_sha256": source.lines_sha256(lines, span.line, span.end_line),
-        }
-        start, end = source.function_span(text, span.line)
-        frames = (
-            {
-                "path": rel,
-                "line": span.line,
-                "qualname": qualname,
-                "function": {
-                    "line": start,
-                    "end_line": end,
-                    "lines_sha256": source.lines_sha256(lines, start, end),
-                },
-            },
-        )
+        call_site = source.describe_call(rel, text, span.line, span.end_line)
+        frames = (source.describe_frame(rel, text, span.line),)
+        qualname = call_site["qualname"]
     files_read: tuple[dict[str, str], ...] = ()
     if site.kind in CONFIG_KINDS:
-        sha = hashlib.sha256(file.read_bytes()).hexdigest()
-        files_read = ({"path": rel, "sha256": sha},)
+        files_read = ({"path": rel, "sha256": file_sha256(str(file))},)
     label = f"{rel}:{site.setting_span.line} ({qualname})"
     line = site.setting_span.line
     return SiteRef(root, rel, line, site.kind, label, call_site, frames, files_read)

@@ -86,12 +86,20 @@ class FilesRead:
         """The file's hash as first seen, kept: a file edited while the run goes on must
         not look like what the run read (the static side then calls its evidence stale)."""
         if real not in self._hashes:
-            try:
-                with open(real, "rb") as f:
-                    self._hashes[real] = hashlib.sha256(f.read()).hexdigest()
-            except OSError:
+            digest = file_sha256(real)
+            if digest is None:
                 return None
+            self._hashes[real] = digest
         return self._hashes[real]
+
+
+def file_sha256(path: str) -> str | None:
+    """sha256 of a file's bytes, None when it cannot be read: how evidence names contents."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
 
 
 def _writes_only(mode: Any, flags: Any) -> bool:

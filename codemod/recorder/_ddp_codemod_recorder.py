@@ -384,35 +384,16 @@ class Recorder:
             rel = sources.repo_path(frame.f_code.co_filename)
             loaded = sources.text(rel) if rel is not None else None
             if rel is not None and loaded is not None:
-                text, lines = loaded
+                text = loaded[0]
                 span = _frame_lines(frame)
                 if span is None and first:
                     names = [c.__name__ for c in type(ddp).__mro__]
                     names += [k for k, v in frame.f_globals.items() if v is type(ddp)]
                     span = _source.call_span(text, frame.f_lineno, names, list(kwargs))
                 line, end_line = span or (frame.f_lineno, frame.f_lineno)
-                qualname = _source.qualname_at(text, line)
                 if first:
-                    call_site = {
-                        "path": rel,
-                        "line": line,
-                        "end_line": end_line,
-                        "qualname": qualname,
-                        "lines_sha256": _source.lines_sha256(lines, line, end_line),
-                    }
-                start, end = _source.function_span(text, line)
-                frames.append(
-                    {
-                        "path": rel,
-                        "line": line,
-                        "qualname": qualname,
-                        "function": {
-                            "line": start,
-                            "end_line": end,
-                            "lines_sha256": _source.lines_sha256(lines, start, end),
-                        },
-                    }
-                )
+                    call_site = _source.describe_call(rel, text, line, end_line)
+                frames.append(_source.describe_frame(rel, text, line))
             first = False
             frame = frame.f_back
         return call_site, frames

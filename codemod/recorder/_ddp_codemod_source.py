@@ -12,7 +12,7 @@ import hashlib
 import io
 import tokenize
 from functools import lru_cache
-from typing import Sequence
+from typing import Any, Sequence
 
 MODULE_QUALNAME = "<module>"
 FORMAT, VERSION = "ddp-codemod-evidence", 1  # what every evidence file says it is
@@ -134,3 +134,30 @@ def call_span(
     if best is None:
         return line, line
     return line, best.end_lineno or line
+
+
+def describe_call(rel: str, text: str, line: int, end_line: int) -> dict[str, Any]:
+    """A call at lines line..end_line of repo file `rel` as evidence records it."""
+    lines = source_lines(text)
+    return {
+        "path": rel,
+        "line": line,
+        "end_line": end_line,
+        "qualname": qualname_at(text, line),
+        "lines_sha256": lines_sha256(lines, line, end_line),
+    }
+
+
+def describe_frame(rel: str, text: str, line: int) -> dict[str, Any]:
+    """A repo frame at `line` of `rel`, with its enclosing function's span and hash."""
+    start, end = function_span(text, line)
+    return {
+        "path": rel,
+        "line": line,
+        "qualname": qualname_at(text, line),
+        "function": {
+            "line": start,
+            "end_line": end,
+            "lines_sha256": lines_sha256(source_lines(text), start, end),
+        },
+    }
