@@ -82,12 +82,16 @@ class Selector:
             return cls(text, origin, base, _normalize(match["path"]), line=int(match["line"]))
         return cls(text, origin, base, _normalize(text))
 
+    @property
+    def is_glob(self) -> bool:
+        return _GLOB_CHARS.search(self.path) is not None
+
     def matches_file(self, file: Path) -> bool:
         try:
             rel = file.relative_to(self.base).as_posix()
         except ValueError:
             return False
-        if _GLOB_CHARS.search(self.path):
+        if self.is_glob:
             return glob_to_regex(self.path).match(rel) is not None
         return rel == self.path
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from codemod import api, gitops
 from codemod.manifest import Entry
+from codemod.report import plural
 
 if TYPE_CHECKING:
     from codemod.model import RunResult, Site
@@ -229,7 +230,7 @@ def _on_branch(job: Job, path: Path, top: Path, outcome: Outcome) -> None:
 
 def commit_message(sites: Sequence[Site]) -> str:
     """Subject, then every rewritten site with the evidence or allowlist entry behind it."""
-    count = f"{len(sites)} site{'' if len(sites) == 1 else 's'}"
+    count = plural(len(sites), "site")
     lines = [
         f"ddp-codemod: turn off find_unused_parameters at {count}",
         "",

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from codemod.report import plural
+
 if TYPE_CHECKING:
     from codemod.batch import Outcome
 
@@ -84,13 +86,11 @@ def batch(
     options = Options(branch, commit, dry_run, allow_dirty)
     results: list[Outcome | None] = [None] * len(entries)
     finished = run(entries, options, jobs or parallel.default_jobs())
-    if sys.stderr.isatty():
-        with click.progressbar(length=len(entries), label="repos", file=sys.stderr) as bar:
-            for index, outcome in finished:
-                results[index] = outcome
-                bar.update(1)
-    else:
-        for index, outcome in finished:
+    hidden = not sys.stderr.isatty()  # a progress bar only on a terminal
+    with click.progressbar(
+        finished, length=len(entries), label="repos", file=sys.stderr, hidden=hidden
+    ) as bar:
+        for index, outcome in bar:
             results[index] = outcome
     outcomes = [o for o in results if o is not None]
 
@@ -122,6 +122,6 @@ def _summary(outcomes: list[Outcome], totals: dict[str, Any], dry_run: bool) -> 
     by_status = ", ".join(f"{n} {s}" for s, n in sorted(totals["by_status"].items()))
     verb = "would be rewritten" if dry_run else "rewritten"
     return (
-        f"{len(outcomes)} repo{'' if len(outcomes) == 1 else 's'}: {by_status}; "
-        f"{totals['rewritten']} sites {verb} in {totals['files']} files."
+        f"{plural(len(outcomes), 'repo')}: {by_status}; "
+        f"{plural(totals['rewritten'], 'site')} {verb} in {plural(totals['files'], 'file')}."
     )

@@ -13,11 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from codemod.batch import CHANGED, FAILED, SKIPPED, WOULD_CHANGE, Outcome
-from codemod.report import tally_counts
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+from codemod.report import plural, tally_counts
 
 
 def _where(outcome: Outcome) -> str:
@@ -38,8 +34,8 @@ def line(outcome: Outcome) -> str:
     found = tally_counts(outcome.verdicts)
     if outcome.status in (CHANGED, WOULD_CHANGE):
         verb = "rewrote" if outcome.status == CHANGED else "would rewrite"
-        sites = _plural(len(outcome.rewritten), "site")
-        return head + f"{verb} {sites} in {_plural(len(outcome.files), 'file')}{_where(outcome)}"
+        sites = plural(len(outcome.rewritten), "site")
+        return head + f"{verb} {sites} in {plural(len(outcome.files), 'file')}{_where(outcome)}"
     return head + f"nothing to change ({found})"
 
 
@@ -97,7 +93,7 @@ def markdown(outcomes: Sequence[Outcome]) -> str:
     t = totals(outcomes)
     by_status = ", ".join(f"{n} {s}" for s, n in sorted(t["by_status"].items()))
     rows.append(
-        f"| **total: {_plural(t['repos'], 'repo')}** | {by_status} | {tally_counts(t['sites'])} "
+        f"| **total: {plural(t['repos'], 'repo')}** | {by_status} | {tally_counts(t['sites'])} "
         f"| {t['rewritten']} | {t['files']} | | {t['errors']} | |"
     )
     return "# ddp-codemod batch\n\n" + "\n".join(rows) + "\n"

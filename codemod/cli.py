@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 import click
 
 from codemod import __version__, report
+from codemod import probe as probe_defaults
 from codemod.batch_cli import batch
 from codemod.fastpath import nothing_to_find, unmatched_for_files
 from codemod.model import EVIDENCE_DIR, FileChange, RunResult
@@ -220,16 +221,22 @@ def trace(out: str, steps: int | None, command: tuple[str, ...]) -> NoReturn:
 @click.option(
     "--steps",
     type=click.IntRange(min=2),
-    default=8,
+    default=probe_defaults.DEFAULT_STEPS,
     show_default=True,
     metavar="N",
     help="Synchronising steps of run A and of run B (and per timing round).",
 )
-@click.option("--world-size", type=click.IntRange(min=1), default=2, show_default=True, metavar="W")
+@click.option(
+    "--world-size",
+    type=click.IntRange(min=1),
+    default=probe_defaults.DEFAULT_WORLD_SIZE,
+    show_default=True,
+    metavar="W",
+)
 @click.option(
     "--timeout",
     type=click.FloatRange(min=1),
-    default=300,
+    default=probe_defaults.DEFAULT_TIMEOUT_S,
     show_default=True,
     metavar="S",
     help="Seconds each run may take before all its processes are killed.",

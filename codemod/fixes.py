@@ -8,6 +8,7 @@ rebuild the new file exactly, or the file gets no fixes at all.
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import re
 from collections.abc import Iterable, Sequence
@@ -42,19 +43,8 @@ class _Lines:
         return self.starts[line - 1] + col - 1
 
     def position(self, offset: int) -> tuple[int, int]:
-        line = _rightmost_at_most(self.starts, offset)
+        line = bisect.bisect_right(self.starts, offset) - 1
         return line + 1, offset - self.starts[line] + 1
-
-
-def _rightmost_at_most(values: list[int], x: int) -> int:
-    lo, hi = 0, len(values)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if values[mid] <= x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo - 1
 
 
 def _edits(old: str, new: str) -> list[tuple[int, int, int, int]]:

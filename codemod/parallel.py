@@ -38,7 +38,7 @@ def start_method() -> str:
 
 
 def worth_a_pool(work_bytes: int, jobs: int) -> bool:
-    return jobs > 1 and work_bytes >= MIN_BYTES.get(start_method(), MIN_BYTES["spawn"])
+    return jobs > 1 and work_bytes >= MIN_BYTES[start_method()]
 
 
 def map_ordered(

@@ -75,7 +75,8 @@ def error_line(error: FileError) -> str:
     return f"{error.path}: error: {error.message}"
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
+    """`1 site`, `2 sites`."""
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
@@ -87,14 +88,14 @@ def tally(sites: list[Site]) -> str:
 def tally_counts(counts: Mapping[str, int]) -> str:
     """tally() from counts by verdict name (batch adds them up over repos)."""
     parts = [f"{counts[v.value]} {v.value}" for v in Verdict if counts.get(v.value)]
-    return _plural(sum(counts.values()), "site") + (": " + ", ".join(parts) if parts else "")
+    return plural(sum(counts.values()), "site") + (": " + ", ".join(parts) if parts else "")
 
 
 def apply_summary(sites: list[Site], files: int, dry_run: bool) -> str:
     changed = sum(s.changed for s in sites)
     verb = "Would rewrite" if dry_run else "Rewrote"
     rest = [s for s in sites if not s.changed]
-    head = f"{verb} {_plural(changed, 'site')} in {_plural(files, 'file')}"
+    head = f"{verb} {plural(changed, 'site')} in {plural(files, 'file')}"
     if not rest:
         return head + "."
     return f"{head}; left alone {tally(rest)}."

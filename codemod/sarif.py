@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from codemod import __version__
-from codemod.model import REWRITABLE, FileError, Site, Span, Verdict
+from codemod.model import FileError, Site, Span, Verdict
 from codemod.report import error_line, ordered, site_json
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def _replacements(sites: Sequence[Site], changes: Sequence[FileChange]) -> dict[
 
     out: dict[int, Replacement] = {}
     for change in changes:
-        mine = [s for s in sites if s.file == change.file and s.verdict in REWRITABLE]
+        mine = [s for s in sites if s.file == change.file and s.rewritable]
         for index, replacement in per_site(mine, change.old, change.new).items():
             out[id(mine[index])] = replacement
     return out

@@ -20,6 +20,7 @@ from types import FrameType
 
 from codemod.gitops import root_commit
 from codemod.recorder import FOLDER as RECORDER_FOLDER
+from codemod.report import plural
 
 EXIT_USAGE, EXIT_NOT_FOUND, EXIT_NOT_EXECUTABLE = 2, 127, 126
 _FORWARDED = (signal.SIGINT, signal.SIGTERM)
@@ -140,7 +141,7 @@ def summary(result: TraceResult, out: Path, cwd: Path) -> str:
     except ValueError:
         where = str(out)
     n = len(result.evidence)
-    line = f"ddp-codemod: wrote {n} evidence file{'' if n == 1 else 's'} to {where}/"
+    line = f"ddp-codemod: wrote {plural(n, 'evidence file')} to {where}/"
     if not n:
         line += " (no process of the command built a DistributedDataParallel)"
     return line

@@ -22,6 +22,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from codemod.parallel import default_jobs
+
 WORKER = Path(__file__).resolve().parent / "worker.py"
 GRACE_S = 10.0  # after one rank fails, how long its peers get to notice
 POLL_S = 0.05
@@ -80,7 +82,7 @@ def _loopback() -> str | None:
 
 
 def _threads(world_size: int) -> str:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = default_jobs()
     return str(max(1, (cores or 1) // world_size))
 
 

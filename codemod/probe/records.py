@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import platform
-import re
 import socket
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from codemod.probe.launch import RunResult
 from codemod.probe.site import SiteRef
-from codemod.recorder._ddp_codemod_source import FORMAT, VERSION
+from codemod.recorder._ddp_codemod_source import FORMAT, VERSION, evidence_name, write_json
 
 
 def _now() -> str:
@@ -116,12 +113,9 @@ def documents(
 def write(out: Path, docs: list[dict[str, Any]]) -> list[Path]:
     """Write the documents atomically, named like the recorder names its files."""
     out.mkdir(parents=True, exist_ok=True)
-    safe_host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "host"
     paths = []
     for doc in docs:
-        path = out / f"evidence-{safe_host}-{doc['pid']}-{time.time_ns()}.json"
-        tmp = out / f".{path.name}.tmp"
-        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        path = out / evidence_name(doc["host"], doc["pid"])
+        write_json(str(path), doc)
         paths.append(path)
     return paths

@@ -10,6 +10,7 @@ from typing import Any
 from codemod.probe.outcome import failure
 from codemod.probe.runner import ProbeResult
 from codemod.probe.stats import Summary
+from codemod.report import plural
 
 MAX_NAMES = 8
 _LABELS = {"A": "A (True)", "B": "B (False)", "C": "C (static_graph)"}
@@ -131,7 +132,7 @@ def _evidence(result: ProbeResult) -> str:
         return "evidence: none written"
     n = len(result.evidence)
     where = _where(result.evidence[0].parent, cwd)
-    line = f"evidence: wrote {n} file{'' if n == 1 else 's'} to {where}/ for {result.site.label}"
+    line = f"evidence: wrote {plural(n, 'file')} to {where}/ for {result.site.label}"
     if result.replaced:
         line += f", replacing {result.replaced} from an earlier probe of it"
     return line

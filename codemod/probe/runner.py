@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from codemod.model import EVIDENCE_DIR
+from codemod.probe import DEFAULT_ROUNDS, DEFAULT_STEPS, DEFAULT_TIMEOUT_S, DEFAULT_WORLD_SIZE
 from codemod.probe import factory as factories
 from codemod.probe.compare import Comparison, compare
 from codemod.probe.launch import RunResult, launch
@@ -32,10 +33,6 @@ from codemod.probe.outcome import (
 from codemod.probe.site import SiteError, SiteRef, resolve
 from codemod.probe.stats import Summary, ratio_by_round, summarize
 
-DEFAULT_STEPS = 8
-DEFAULT_WORLD_SIZE = 2
-DEFAULT_TIMEOUT_S = 300.0
-DEFAULT_ROUNDS = 5
 SEED = 0
 
 

@@ -61,7 +61,7 @@ def resolve(text: str, cwd: Path) -> SiteRef:
     from codemod import api
 
     selector = Selector.parse(text, "--site", cwd)
-    if any(c in selector.path for c in "*?["):
+    if selector.is_glob:
         raise SiteError(f"--site {text}: name one file, not a pattern")
     file = cwd / selector.path
     if not file.is_file():

@@ -16,14 +16,6 @@ class Summary:
     p75: float
     steps: int
 
-    def as_json(self) -> dict[str, float | int]:
-        return {
-            "median_ms": round(self.median, 4),
-            "p25_ms": round(self.p25, 4),
-            "p75_ms": round(self.p75, 4),
-            "steps": self.steps,
-        }
-
 
 def summarize(seconds: Sequence[float]) -> Summary:
     ms = sorted(s * 1000.0 for s in seconds)

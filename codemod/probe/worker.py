@@ -44,11 +44,9 @@ def _load(name: str, path: str) -> ModuleType:
     return module
 
 
-def _write_json(path: str, data: dict[str, Any]) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
+def _recorder_module(name: str) -> ModuleType:
+    """A module of the recorder folder, loaded once by file path."""
+    return sys.modules.get(name) or _load(name, os.path.join(RECORDER, name + ".py"))
 
 
 class Worker:
@@ -77,10 +75,8 @@ class Worker:
         kwargs = VARIANTS[mode]
         ddp = self.ddp(setup.model, **kwargs)
         for sibling in ("_ddp_codemod_source", "_ddp_codemod_files"):
-            _load(sibling, os.path.join(RECORDER, sibling + ".py"))
-        recorder_module = _load(
-            "_ddp_codemod_recorder", os.path.join(RECORDER, "_ddp_codemod_recorder.py")
-        )
+            _recorder_module(sibling)
+        recorder_module = _recorder_module("_ddp_codemod_recorder")
         # the recorder's own file goes to the job folder, which the parent deletes
         recorder = recorder_module.Recorder(
             {"DDP_CODEMOD_OUT": self.job["dir"], "DDP_CODEMOD_ROOT": self.job["dir"]}
@@ -182,7 +178,7 @@ def main(argv: list[str]) -> None:
         result["error"] = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
         result["traceback"] = traceback.format_exc()[-6000:]
     result["finished_at"] = time.time()
-    _write_json(out, result)
+    _recorder_module("_ddp_codemod_source").write_json(out, result)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os._exit(0 if result["ok"] else 1)

@@ -16,7 +16,6 @@ import contextlib
 import functools
 import json
 import os
-import re
 import socket
 import sys
 import time
@@ -204,9 +203,7 @@ class Recorder:
         self.steps = self._steps(environ.get("DDP_CODEMOD_STEPS"))
         host = socket.gethostname()
         self.host = host
-        safe_host = re.sub(r"[^A-Za-z0-9._-]", "_", host) or "host"
-        name = f"evidence-{safe_host}-{self.pid}-{time.time_ns()}.json"
-        self.path = os.path.join(self.out, name)
+        self.path = os.path.join(self.out, _source.evidence_name(host, self.pid))
         self.finished = False
         self.rank: tuple[int, int] | None = None
         self._last_write: float | None = None
@@ -517,13 +514,9 @@ class Recorder:
         if os.getpid() != self.pid or not self.instances:
             return
         self._last_write = time.monotonic()
-        tmp = os.path.join(self.out, "." + os.path.basename(self.path) + ".tmp")
         try:
-            data = json.dumps(self.evidence(), indent=1)
             os.makedirs(self.out, exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(data + "\n")
-            os.replace(tmp, self.path)
+            _source.write_json(self.path, self.evidence())
         except Exception as exc:
             self.report(f"writing {self.path}", exc)
 

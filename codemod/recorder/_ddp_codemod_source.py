@@ -10,6 +10,10 @@ from __future__ import annotations
 import ast
 import hashlib
 import io
+import json
+import os
+import re
+import time
 import tokenize
 from functools import lru_cache
 from typing import Any, Sequence
@@ -161,3 +165,18 @@ def describe_frame(rel: str, text: str, line: int) -> dict[str, Any]:
             "lines_sha256": lines_sha256(source_lines(text), start, end),
         },
     }
+
+
+def evidence_name(host: str, pid: int) -> str:
+    """`evidence-<host>-<pid>-<ns>.json`: one file per process, never reused."""
+    safe_host = re.sub(r"[^A-Za-z0-9._-]", "_", host) or "host"
+    return f"evidence-{safe_host}-{pid}-{time.time_ns()}.json"
+
+
+def write_json(path: str, doc: Any) -> None:
+    """Replace `path` atomically: a reader (or a killed run) sees the old file or the new."""
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, "." + name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(doc, indent=1) + "\n")
+    os.replace(tmp, path)
