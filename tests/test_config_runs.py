@@ -86,9 +86,10 @@ def test_yaml_configs_traced_by_a_script(tmp_path: Path):
     for config in ("configs/small.yaml", "configs/aux.yaml"):
         traced = trace(repo, torchrun("train.py", "--config", config))
         assert traced.returncode == 0, traced.proc.stderr[-2000:]
-    evidence = json.loads(next((repo / ".ddp-codemod").glob("evidence-*.json")).read_text())
-    read = {f["path"] for f in evidence["files_read"]}
-    assert "train.py" in read and read & {"configs/small.yaml", "configs/aux.yaml"}
+    configs = {"configs/small.yaml", "configs/aux.yaml"}
+    for evidence in traced.evidence:  # every process of both runs
+        read = {f["path"] for f in evidence["files_read"]}
+        assert "train.py" in read and len(read & configs) == 1  # its run's config only
     assert not any("site-packages" in p for p in read)
 
     sites = config_sites(repo)
