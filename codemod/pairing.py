@@ -70,7 +70,7 @@ class _Collector:
                 and s.qualname == cs.qualname
                 and any(self.hash_at(sp.line, sp.end_line) == cs.lines_sha256 for sp in _spans(s))
             ]
-            if moved:
+            if len(moved) == 1:  # two calls with that very text: which moved is unknowable
                 targets, fresh = moved, True
             elif not targets:  # edited beyond recognition: every such site in the function
                 targets = [

@@ -530,3 +530,29 @@ def test_evidence_traced_from_a_subfolder_of_the_checkout_is_refused(repo: Path)
         "recorded with" in e["message"] and "as the root" in e["message"] for e in report["errors"]
     )
     assert {s["verdict"] for s in report["sites"]} == {"unknown"}
+
+
+TWINS = """from torch.nn.parallel import DistributedDataParallel as DDP
+
+
+def build(model, branch):
+    if branch:
+        return DDP(model, find_unused_parameters=True)
+    else:
+        return DDP(model, find_unused_parameters=True)
+"""
+
+
+def test_moved_evidence_never_pairs_with_a_twin_call_it_did_not_record(tmp_path: Path):
+    """Only the first branch ran; after a line shift, its text matches both calls."""
+    repo = _framework_repo(tmp_path, TWINS)
+
+    def inst() -> dict:
+        return instance(call_site(repo, "train.py", 6, 6, "build"), [])
+
+    write_run(repo, [[inst()], [inst()]])
+    _, report, _ = run_cli(repo, "scan", ".")
+    assert [s["verdict"] for s in report["sites"]] == ["safe", "unknown"]
+    (repo / "train.py").write_text("import os\n" + TWINS)
+    _, report, _ = run_cli(repo, "scan", ".")
+    assert "safe" not in [s["verdict"] for s in report["sites"]]
