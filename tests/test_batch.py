@@ -4,16 +4,14 @@ allowed, and leaves every checkout, index and current branch as it was."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from codemod import batch, manifest
-from codemod.cli import main
 from tests.evidence_docs import write_run
-from tests.sources import BUILD, GIT_IDENTITY, SITE, runner, traced
+from tests.sources import BUILD, GIT_IDENTITY, SITE, invoke, traced
 
 ALLOW = '[tool.ddp-codemod]\nallow = ["train.py"]\n'
 
@@ -84,12 +82,7 @@ def state(repo: Path) -> tuple:
 
 
 def cli(cwd: Path, *args: str):
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        return runner().invoke(main, ["batch", *args], catch_exceptions=False)
-    finally:
-        os.chdir(old)
+    return invoke(cwd, "batch", *args)
 
 
 def branches(repo: Path) -> list[str]:

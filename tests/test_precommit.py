@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from codemod.cli import main
 from tests.evidence_docs import write_run
-from tests.sources import BUILD, DDP_IMPORT, GIT_IDENTITY, SITE, runner, traced
+from tests.sources import BUILD, DDP_IMPORT, GIT_IDENTITY, SITE, invoke, traced
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 ALLOWED = SITE
@@ -63,12 +62,7 @@ def repo(tmp_path: Path) -> Path:
 
 def _hook(repo: Path, *args: str):
     """A hook call the way pre-commit makes it: cwd is the repo root, paths are relative."""
-    old = Path.cwd()
-    os.chdir(repo)
-    try:
-        return runner().invoke(main, ["apply", *args], catch_exceptions=False)
-    finally:
-        os.chdir(old)
+    return invoke(repo, "apply", *args)
 
 
 # The calling convention, through the CLI ----------------------------------------------------

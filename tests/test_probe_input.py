@@ -6,14 +6,12 @@ is spawned; each case uses its own module name because imports are cached.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from codemod.cli import main
 from tests.ddp_runs import write_repo
-from tests.sources import runner
+from tests.sources import invoke as invoke_cli
 
 BUILD = """\
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -103,12 +101,7 @@ CASES = {
 
 
 def invoke(repo: Path, *args: str):
-    old = Path.cwd()
-    os.chdir(repo)
-    try:
-        return runner().invoke(main, ["probe", *args], catch_exceptions=False)
-    finally:
-        os.chdir(old)
+    return invoke_cli(repo, "probe", *args)
 
 
 @pytest.mark.parametrize(("target", "code", "module", "message"), CASES.values(), ids=CASES)

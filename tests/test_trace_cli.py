@@ -11,7 +11,16 @@ import sys
 from pathlib import Path
 
 from codemod.recorder import FOLDER
-from tests.ddp_runs import PYTHON, TIMEOUT_S, clean_env, git_init, trace, trace_cmd, write_repo
+from tests.ddp_runs import (
+    PYTHON,
+    TIMEOUT_S,
+    clean_env,
+    codemod,
+    git_init,
+    trace,
+    trace_cmd,
+    write_repo,
+)
 
 SHOW_ENV = (
     "import json, os; print(json.dumps({k: v for k, v in os.environ.items() "
@@ -54,15 +63,7 @@ def test_steps_and_no_repo_id_outside_git(tmp_path: Path):
 
 
 def test_options_before_the_command_without_double_dash(tmp_path: Path):
-    done = subprocess.run(
-        [*trace_cmd("--steps", "2"), PYTHON, "-c", SHOW_ENV, "--not-for-trace"],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
+    done = codemod(tmp_path, "trace", "--steps", "2", PYTHON, "-c", SHOW_ENV, "--not-for-trace")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[0])["DDP_CODEMOD_STEPS"] == "2"
 
