@@ -13,16 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from codemod import discover, project
-from codemod.allowlist import Allowlist, Selector
+from codemod.discover import project
+from codemod.discover import walk as discover
+from codemod.discover.prefilter import may_hold_site
 from codemod.model import FileChange, FileError, RunResult
-from codemod.prefilter import may_hold_site
-from codemod.report import unmatched_selector
+from codemod.report.text import unmatched_selector
+from codemod.verdicts.allowlist import Allowlist, Selector
 
 if TYPE_CHECKING:
-    from codemod.config_facts import ConfigFacts
-    from codemod.evidence import Instance
-    from codemod.subclasses import Subclasses
+    from codemod.configs.facts import ConfigFacts
+    from codemod.evidence.load import Instance
+    from codemod.sites.subclasses import Subclasses
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,8 @@ class _Project:
 
     def subclasses(self, known: dict[Path, bytes]) -> Subclasses:
         if self._subclasses is None:
-            from codemod import subclasses
-            from codemod.names import module_name_for
+            from codemod.sites import subclasses
+            from codemod.sites.names import module_name_for
 
             python = [
                 (f, module_name_for(rel), d)
@@ -98,7 +99,8 @@ class _Project:
     def evidence(self, extra: list[Path], result: RunResult) -> dict[str, list[Instance]]:
         """Trusted DDP instances from this repo's evidence, by the repo paths they name."""
         if self._instances is None:
-            from codemod import evidence, gitops
+            from codemod import gitops
+            from codemod.evidence import load as evidence
 
             sources = [self.root / project.EVIDENCE_DIR, *extra]
             self._instances = []
@@ -116,7 +118,7 @@ class _Project:
         """The config inheritance graph, the keys each config sets, and what runs read
         (call `evidence` first)."""
         if self._configs is None:
-            from codemod import config_facts
+            from codemod.configs import facts as config_facts
 
             facts = config_facts.gather(
                 self.files(known), self._instances or [], self.config.min_steps
@@ -229,11 +231,11 @@ def _process(
     matched: set[tuple[str, str]],
 ) -> None:
     from codemod import parallel
-    from codemod.config_facts import ConfigFacts
-    from codemod.config_files import might_be_config
-    from codemod.finder import FileContext
-    from codemod.names import module_name_for
+    from codemod.configs.facts import ConfigFacts
+    from codemod.configs.graph import might_be_config
     from codemod.process import Context, process
+    from codemod.sites.names import module_name_for
+    from codemod.sites.python import FileContext
 
     extra = [_absolute(req.cwd / e) for e in req.evidence]
     selectors: list[list[Selector]] = []
@@ -290,7 +292,7 @@ def _process(
 def write_changes(result: RunResult) -> bool:
     """Write every change atomically. A file that cannot be written is an error, leaves
     `changes`, and its sites are marked unchanged; False when that happened."""
-    from codemod.writer import WriteError, replace_bytes
+    from codemod.edit.writer import WriteError, replace_bytes
 
     failed: set[Path] = set()
     for change in result.changes:

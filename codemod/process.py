@@ -16,19 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codemod import shell_sites
-from codemod.allowlist import Allowlist
-from codemod.config_facts import ConfigFacts
-from codemod.config_files import ConfigGraph, in_config_dir
-from codemod.evidence import Instance
-from codemod.finder import FileContext, find_sites
+from codemod.configs.facts import ConfigFacts
+from codemod.configs.graph import ConfigGraph, in_config_dir
+from codemod.discover.project import DEFAULT_MIN_STEPS
+from codemod.discover.source import SourceError, SourceText, decode, round_trips
+from codemod.edit.verify import check
+from codemod.evidence.load import Instance
 from codemod.model import CONFIG_KINDS, Coverage, FileError, FileOutcome, Fix, Kind, Site, State
-from codemod.project import DEFAULT_MIN_STEPS
 from codemod.recorder._ddp_codemod_source import source_lines
-from codemod.source import SourceError, SourceText, decode, round_trips
-from codemod.subclasses import PendingSubclasses, Subclasses
-from codemod.verdicts import decide
-from codemod.verify import check
+from codemod.sites import shell_scripts as shell_sites
+from codemod.sites.python import FileContext, find_sites
+from codemod.sites.subclasses import PendingSubclasses, Subclasses
+from codemod.verdicts.allowlist import Allowlist
+from codemod.verdicts.decide import decide
 
 _PY2_HINTS = re.compile(
     r"^\s*(print\s+[^\s(=]|exec\s+['\"]|raise\s+\w+\s*,)|except\s+[\w.]+\s*,\s*\w+\s*:|`|<>"
@@ -106,7 +106,7 @@ def _decide(
 
 
 def _config_coverage(site: Site, rel: str, ctx: Context) -> Coverage | None:
-    from codemod.pairing import inherited_coverage
+    from codemod.evidence.pairing import inherited_coverage
 
     facts = ctx.configs
     heirs: dict[str, Coverage | None] = {}
@@ -164,7 +164,7 @@ def _python(
     coverage: dict[int, Coverage] = {}
     instances = ctx.evidence.get(file.project_rel, [])
     if instances:
-        from codemod.pairing import cover  # hashing: only when there is evidence
+        from codemod.evidence.pairing import cover  # hashing: only when there is evidence
 
         sites = [f.site for f in found]
         coverage = cover(
@@ -175,7 +175,7 @@ def _python(
         return
     if not round_trips(source, data):
         raise _Failed("not rewritten: its bytes do not survive decoding and encoding unchanged")
-    from codemod.rewrite import RewriteError, rewrite  # libcst: only for files that change
+    from codemod.edit.rewrite import RewriteError, rewrite  # libcst: only for files that change
 
     try:
         new_text, changes = rewrite(source.text, [(edit, site.fix) for site, edit in chosen])
@@ -194,7 +194,7 @@ def _python(
 def _yaml(
     file: FileContext, data: bytes, source: SourceText, ctx: Context, outcome: FileOutcome
 ) -> None:
-    from codemod import yaml_sites
+    from codemod.sites import yaml_files as yaml_sites
 
     try:
         found = yaml_sites.find(source.text, file.file, file.rel)

@@ -9,7 +9,7 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from codemod.cli import main
+from codemod.cli.main import main
 from tests.evidence_docs import call_site, frame, instance
 
 DDP_IMPORT = "from torch.nn.parallel import DistributedDataParallel as DDP\n"

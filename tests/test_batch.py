@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from codemod import batch, manifest
+from codemod.batch import manifest
+from codemod.batch import run as batch
 from tests.evidence_docs import write_run
 from tests.sources import BUILD, GIT_IDENTITY, SITE, invoke, traced
 

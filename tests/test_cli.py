@@ -274,7 +274,7 @@ def test_module_entry_point_and_version(tmp_path: Path):
 def _imported(cwd: Path, *args: str) -> str:
     """Which of torch / libcst a CLI call imported, and its exit code."""
     probe = (
-        "import sys; from codemod.cli import main\n"
+        "import sys; from codemod.cli.main import main\n"
         f"try:\n    main({list(args)!r})\nexcept SystemExit as e:\n    code = e.code\n"
         "print(sorted(m for m in ('torch', 'libcst') if m in sys.modules), code)\n"
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from codemod.fastpath import nothing_to_find
+from codemod.discover.fastpath import nothing_to_find
 
 TRUE_SITE = (
     "from torch.nn.parallel import DistributedDataParallel as DDP\n"
@@ -46,7 +46,7 @@ def test_anything_but_a_readable_file_goes_to_the_pipeline(tmp_path: Path, arg: 
 def _probe(cwd: Path, *args: str) -> tuple[list[str], str, str, int]:
     """Heavy modules a CLI call imported, its stdout, stderr and exit code."""
     code = (
-        "import sys\nfrom codemod.cli import main\n"
+        "import sys\nfrom codemod.cli.main import main\n"
         f"try:\n    main({list(args)!r})\nexcept SystemExit as e:\n    code = e.code\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules), code, file=sys.stderr)\n"
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from codemod.cli import main
+from codemod.cli.main import main
 from tests.sources import runner
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from codemod import api, parallel
+from codemod.discover.prefilter import may_hold_site
 from codemod.model import RunResult
-from codemod.prefilter import may_hold_site
 from tests.evidence_docs import write_run
 from tests.sources import BUILD, DDP_IMPORT, traced
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from codemod.evidence import Repo, load
+from codemod.evidence.load import Repo, load
 from tests.ddp_runs import clean_env, codemod, write_repo
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

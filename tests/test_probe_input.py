@@ -135,5 +135,5 @@ def test_probe_imports_no_torch_for_scan_and_apply():
     import subprocess
     import sys
 
-    code = "import sys, codemod.cli; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, codemod.cli.main; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

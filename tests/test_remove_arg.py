@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from codemod.allowlist import Allowlist, Selector
-from codemod.finder import FileContext
 from codemod.process import Context, process
-from codemod.subclasses import Subclasses
+from codemod.sites.python import FileContext
+from codemod.sites.subclasses import Subclasses
+from codemod.verdicts.allowlist import Allowlist, Selector
 
 KEYWORD = "find_unused_parameters=True"
 HEAD = "from torch.nn.parallel import DistributedDataParallel as DDP\n"

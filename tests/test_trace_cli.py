@@ -134,7 +134,7 @@ def test_trace_itself_does_not_import_torch(tmp_path: Path):
     probe = (
         "import atexit, sys\n"
         "atexit.register(lambda: print('torch imported:', 'torch' in sys.modules))\n"
-        "from codemod.cli import main\n"
+        "from codemod.cli.main import main\n"
         f"main(['trace', '--', {PYTHON!r}, '-c', 'pass'])\n"
     )
     done = subprocess.run(

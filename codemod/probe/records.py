@@ -2,7 +2,7 @@
 
 Each file holds one instance: the run's per-step record of that rank, with `call_site` and
 `frames` describing the `--site` call as the recorder would have seen it there, so
-`codemod.evidence` parses it and `codemod.pairing` judges it like trace evidence. The
+`codemod.evidence.load` parses it and `codemod.evidence.pairing` judges it like trace evidence. The
 probe's own results (timings, equality, errors) ride along in a top-level "probe" object.
 A new probe of a site replaces the probe files an earlier probe left for the same site:
 it is the same experiment again, and its answer is the current one.

@@ -10,7 +10,7 @@ from typing import Any
 from codemod.probe.outcome import failure
 from codemod.probe.runner import ProbeResult
 from codemod.probe.stats import Summary
-from codemod.report import plural
+from codemod.report.text import plural
 
 MAX_NAMES = 8
 _LABELS = {"A": "A (True)", "B": "B (False)", "C": "C (static_graph)"}

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codemod.allowlist import Selector
+from codemod.discover.project import find_root
 from codemod.model import CONFIG_KINDS, Kind, Site
-from codemod.project import find_root
 from codemod.recorder import _ddp_codemod_source as source
 from codemod.recorder._ddp_codemod_files import file_sha256
+from codemod.verdicts.allowlist import Selector
 
 
 class SiteError(Exception):

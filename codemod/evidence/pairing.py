@@ -14,7 +14,7 @@ import shlex
 from collections import defaultdict
 from collections.abc import Iterable
 
-from codemod.evidence import Instance
+from codemod.evidence.load import Instance
 from codemod.model import Coverage, Kind, ProbeTimes, RunSummary, Site, Span, State
 from codemod.recorder._ddp_codemod_source import lines_sha256
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from codemod.report import plural
+from codemod.report.text import plural
 
 if TYPE_CHECKING:
-    from codemod.batch import Outcome
+    from codemod.batch.run import Outcome
 
 REPORT_SUFFIXES = (".md", ".json")
 
@@ -63,9 +63,11 @@ def batch(
     Exit 0 when nothing changed, 1 when something was (or would be) rewritten or a repo
     was skipped for uncommitted changes, 2 when any repo failed or had a bad file.
     """
-    from codemod import batch_report, gitops, manifest, parallel
-    from codemod.batch import CHANGED, FAILED, SKIPPED, WOULD_CHANGE, Options, run
-    from codemod.cli import EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR
+    from codemod import gitops, parallel
+    from codemod.batch import manifest
+    from codemod.batch import report as batch_report
+    from codemod.batch.run import CHANGED, FAILED, SKIPPED, WOULD_CHANGE, Options, run
+    from codemod.cli.main import EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR
 
     if commit and not branch:
         raise click.UsageError("--commit needs --branch")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from codemod.apis import DICT_KEYS, STRATEGY_NAME, false_like, strategy_false
 from codemod.model import KEEP_COMMENT, Fix, Kind, Site, Span
 from codemod.recorder._ddp_codemod_source import MODULE_QUALNAME
+from codemod.sites.catalogue import DICT_KEYS, STRATEGY_NAME, false_like, strategy_false
 
 _BOOL = "tag:yaml.org,2002:bool"
 _TRUE = frozenset({"true", "yes", "on"})

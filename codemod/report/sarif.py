@@ -17,11 +17,11 @@ from urllib.parse import quote
 
 from codemod import __version__
 from codemod.model import FileError, Site, Span, Verdict
-from codemod.report import error_line, ordered, site_json
+from codemod.report.text import error_line, ordered, site_json
 
 if TYPE_CHECKING:
-    from codemod.fixes import Replacement
     from codemod.model import FileChange
+    from codemod.report.fixes import Replacement
 
 SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -111,7 +111,7 @@ def _replacements(sites: Sequence[Site], changes: Sequence[FileChange]) -> dict[
     """Each rewritable site's own replacement, by id(site)."""
     if not changes:
         return {}
-    from codemod.fixes import per_site
+    from codemod.report.fixes import per_site
 
     out: dict[int, Replacement] = {}
     for change in changes:

@@ -20,7 +20,7 @@ from types import FrameType
 
 from codemod.gitops import root_commit
 from codemod.recorder import FOLDER as RECORDER_FOLDER
-from codemod.report import plural
+from codemod.report.text import plural
 
 EXIT_USAGE, EXIT_NOT_FOUND, EXIT_NOT_EXECUTABLE = 2, 127, 126
 _FORWARDED = (signal.SIGINT, signal.SIGTERM)

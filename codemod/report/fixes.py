@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from codemod.discover.source import SourceError, decode
 from codemod.model import Site, Span
-from codemod.source import SourceError, decode
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
 

@@ -14,11 +14,11 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from codemod.apis import strategy_false
-from codemod.finder import Edit
+from codemod.edit.remove_arg import without_arg
+from codemod.edit.verify import Change
 from codemod.model import Fix, Span
-from codemod.remove_arg import without_arg
-from codemod.verify import Change
+from codemod.sites.catalogue import strategy_false
+from codemod.sites.python import Edit
 
 
 class RewriteError(Exception):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from codemod.allowlist import Allowlist, Selector
 from codemod.model import Coverage, Kind, Site, State, Verdict
+from codemod.verdicts.allowlist import Allowlist, Selector
 
 
 def _with(site: Site, verdict: Verdict, reason: str, coverage: Coverage | None = None) -> Site:

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from codemod.batch import CHANGED, FAILED, SKIPPED, WOULD_CHANGE, Outcome
-from codemod.report import plural, tally_counts
+from codemod.batch.run import CHANGED, FAILED, SKIPPED, WOULD_CHANGE, Outcome
+from codemod.report.text import plural, tally_counts
 
 
 def _where(outcome: Outcome) -> str:

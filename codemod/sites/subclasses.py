@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from codemod.apis import KEYWORD, Api, is_torch_ddp
 from codemod.model import Fix, Kind
-from codemod.names import NameTable
+from codemod.sites.catalogue import KEYWORD, Api, is_torch_ddp
+from codemod.sites.names import NameTable
 
 _CLASS = re.compile(rb"^\s*class\s+\w+\s*\(", re.M)
 

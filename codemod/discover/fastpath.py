@@ -14,9 +14,9 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
-from codemod.allowlist import Selector
-from codemod.prefilter import may_hold_site
-from codemod.report import unmatched_selector
+from codemod.discover.prefilter import may_hold_site
+from codemod.report.text import unmatched_selector
+from codemod.verdicts.allowlist import Selector
 
 
 def nothing_to_find(paths: Sequence[str], cwd: Path) -> bool:

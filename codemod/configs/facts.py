@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codemod import config_files
-from codemod.config_files import ConfigGraph
-from codemod.evidence import Instance
+from codemod.configs import graph as config_files
+from codemod.configs.graph import ConfigGraph
+from codemod.discover.prefilter import may_hold_site
+from codemod.evidence.load import Instance
 from codemod.model import Coverage, Kind
-from codemod.prefilter import may_hold_site
 
 
 @dataclass(frozen=True)
@@ -32,15 +32,15 @@ class ConfigFacts:
 def _keys(file: Path, rel: str, data: bytes) -> frozenset[str]:
     """The settings (dotted keys) a config file sets itself."""
     if rel.endswith(config_files.YAML_SUFFIXES):
-        from codemod import yaml_sites
+        from codemod.sites import yaml_files as yaml_sites
 
         try:
             found = yaml_sites.find(data.decode("utf-8-sig", "replace"), file, rel)
         except yaml_sites.YamlError:
             return frozenset()
         return frozenset(site.setting for site, _ in found)
-    from codemod.finder import FileContext, find_sites
-    from codemod.subclasses import Subclasses
+    from codemod.sites.python import FileContext, find_sites
+    from codemod.sites.subclasses import Subclasses
 
     try:
         tree = ast.parse(data)
@@ -55,7 +55,7 @@ def gather(
     files: Sequence[tuple[Path, str, bytes]], instances: Sequence[Instance], min_steps: int
 ) -> ConfigFacts:
     """Facts over every (absolute path, repo-relative path, bytes) of a project."""
-    from codemod.pairing import file_coverage
+    from codemod.evidence.pairing import file_coverage
 
     graph = config_files.build((rel, data) for _, rel, data in files)
     keys = {

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codemod import api, gitops
-from codemod.manifest import Entry
-from codemod.report import plural
+from codemod.batch.manifest import Entry
+from codemod.report.text import plural
 
 if TYPE_CHECKING:
     from codemod.model import RunResult, Site
@@ -123,7 +123,7 @@ def _pipeline(path: Path, evidence: Sequence[Path] = ()) -> RunResult:
 def _summarize(result: RunResult, outcome: Outcome) -> list[Site]:
     """Fill the report fields from a run; the sites that will be rewritten."""
     from codemod.model import Verdict
-    from codemod.report import error_line, ordered
+    from codemod.report.text import error_line, ordered
 
     sites = ordered(result.sites)
     outcome.verdicts = dict(Counter(s.verdict.value for s in sites))
@@ -176,7 +176,7 @@ def _in_place(job: Job, path: Path, top: Path | None, outcome: Outcome) -> None:
 
 
 def _on_branch(job: Job, path: Path, top: Path, outcome: Outcome) -> None:
-    from codemod import project
+    from codemod.discover import project
 
     branch = job.options.branch
     assert branch is not None

@@ -11,11 +11,11 @@ import ast
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from codemod.apis import DICT_KEYS, Api
 from codemod.model import Span
+from codemod.sites.catalogue import DICT_KEYS, Api
 
 if TYPE_CHECKING:
-    from codemod.names import Scope
+    from codemod.sites.names import Scope
 
 
 class _Finder(Protocol):

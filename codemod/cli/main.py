@@ -9,11 +9,12 @@ from typing import Any, NoReturn
 
 import click
 
-from codemod import __version__, report
+from codemod import __version__
 from codemod import probe as probe_defaults
-from codemod.batch_cli import batch
-from codemod.fastpath import nothing_to_find, unmatched_for_files
+from codemod.cli.batch import batch
+from codemod.discover.fastpath import nothing_to_find, unmatched_for_files
 from codemod.model import EVIDENCE_DIR, FileChange, RunResult
+from codemod.report import text as report
 
 EXIT_CLEAN, EXIT_CHANGED, EXIT_ERROR = 0, 1, 2
 
@@ -63,7 +64,7 @@ def _run(paths: tuple[str, ...], jobs: int | None = None, **options: Any) -> Run
 
 
 def _echo_sarif(result: RunResult, with_changed: bool) -> None:
-    from codemod import sarif
+    from codemod.report import sarif
 
     doc = sarif.document(
         result.sites, result.errors, result.warnings, result.changes, Path.cwd(), with_changed
@@ -167,7 +168,7 @@ def apply(
 
 
 def report_diff(change: FileChange) -> bytes:
-    from codemod.diff import unified
+    from codemod.edit.diff import unified
 
     return unified(change.rel, change.old, change.new)
 
@@ -198,7 +199,7 @@ def trace(out: str, steps: int | None, command: tuple[str, ...]) -> NoReturn:
     Run it from the repo root: evidence paths are relative to the current directory.
     Exits with COMMAND's exit status.
     """
-    from codemod import trace as tracing
+    from codemod.evidence import trace as tracing
 
     cwd = Path.cwd()
     job = tracing.new_trace(command, out, steps, cwd)

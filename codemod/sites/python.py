@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codemod import kwargs_flow
-from codemod.apis import (
+from codemod.discover.prefilter import NEEDLE
+from codemod.model import KEEP_COMMENT, Fix, Kind, Site, Span
+from codemod.recorder._ddp_codemod_source import source_lines
+from codemod.sites import kwargs_flow
+from codemod.sites.catalogue import (
     DICT_KEYS,
     HF_KEYWORD,
     KEYWORD,
@@ -27,11 +30,8 @@ from codemod.apis import (
     is_factory,
     known_api,
 )
-from codemod.model import KEEP_COMMENT, Fix, Kind, Site, Span
-from codemod.names import NameTable, Scope, dotted_name
-from codemod.prefilter import NEEDLE
-from codemod.recorder._ddp_codemod_source import source_lines
-from codemod.subclasses import Subclasses, init_default, own_fix
+from codemod.sites.names import NameTable, Scope, dotted_name
+from codemod.sites.subclasses import Subclasses, init_default, own_fix
 
 
 @dataclass(frozen=True)

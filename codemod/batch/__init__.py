@@ -1,0 +1,1 @@
+"""`batch`: apply over a fleet of repos, with branches, commits and a report."""

@@ -1,0 +1,1 @@
+"""The command line: flags in, a request to the pipeline, output and an exit code out."""

@@ -1,0 +1,1 @@
+"""Config files: which configs inherit, include or name which, and what runs read."""

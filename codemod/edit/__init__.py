@@ -1,0 +1,1 @@
+"""The edit: rewrite with libcst, keyword removal, the token check, diff, atomic write."""

@@ -1,0 +1,1 @@
+"""Evidence: running a command under the recorder, trusting its files, pairing them."""

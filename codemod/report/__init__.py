@@ -1,0 +1,1 @@
+"""What people and programs read: text lines, JSON, SARIF with fixes."""

@@ -1,0 +1,1 @@
+"""Finding sites: name resolution, the framework catalogue, one module per file kind."""

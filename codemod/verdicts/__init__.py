@@ -1,0 +1,1 @@
+"""Verdicts: what evidence and the allowlist decide about each site."""
