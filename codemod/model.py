@@ -10,24 +10,40 @@ import enum
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 KEEP_COMMENT = re.compile(r"#\s*ddp-codemod:\s*keep\b")
 EVIDENCE_DIR = ".ddp-codemod"  # under the repo root: where trace and probe leave evidence
 
 
-class Kind(str, enum.Enum):
-    """Which API a site configures; decides what "False" looks like there."""
+@dataclass(frozen=True)
+class Kind:
+    """Which API family a site configures, named as reports show it (`torch-ddp`).
 
-    TORCH_DDP = "torch-ddp"
-    ACCELERATE = "accelerate"
-    LIGHTNING = "lightning"
-    HF_TRAINER = "hf-trainer"
-    DETECTRON2 = "detectron2"
-    KWARGS_DICT = "kwargs-dict"
-    CONFIG_PY = "config-py"
-    YAML = "yaml"
-    SHELL = "shell"
+    The kinds every file type shares live here; each framework module under
+    `codemod.sites.frameworks` defines its own. `built_later`: the framework builds the DDP
+    after the site ran (Lightning, accelerate, the Hugging Face Trainer), so evidence pairs
+    by the function that holds the site, not by the call.
+    """
 
+    value: str
+    built_later: bool = field(default=False, compare=False)
+
+    TORCH_DDP: ClassVar[Kind]
+    KWARGS_DICT: ClassVar[Kind]
+    CONFIG_PY: ClassVar[Kind]
+    YAML: ClassVar[Kind]
+    SHELL: ClassVar[Kind]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+Kind.TORCH_DDP = Kind("torch-ddp")
+Kind.KWARGS_DICT = Kind("kwargs-dict")
+Kind.CONFIG_PY = Kind("config-py")
+Kind.YAML = Kind("yaml")
+Kind.SHELL = Kind("shell")
 
 CONFIG_KINDS = frozenset({Kind.CONFIG_PY, Kind.YAML})  # covered by the runs that read them
 

@@ -115,7 +115,7 @@ def _config_coverage(site: Site, rel: str, ctx: Context) -> Coverage | None:
             heirs[heir] = facts.states.get(heir)
     allowed = {h for h in heirs if ctx.allowlist.covers_file(ctx.root / h)}
     coverage = inherited_coverage(facts.states.get(rel), heirs, allowed)
-    composer = facts.graph.hydra_composer(rel) if site.kind is Kind.YAML else None
+    composer = facts.graph.hydra_composer(rel) if site.kind == Kind.YAML else None
     if composer and (coverage is None or coverage.state not in (State.UNSAFE, State.STALE)):
         reason = (
             f"Hydra composes configs from this folder ({composer} has a defaults list), so "

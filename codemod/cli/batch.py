@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from codemod.cli.options import EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR
 from codemod.report.text import plural
 
 if TYPE_CHECKING:
@@ -67,7 +68,6 @@ def batch(
     from codemod.batch import manifest
     from codemod.batch import report as batch_report
     from codemod.batch.run import CHANGED, FAILED, SKIPPED, WOULD_CHANGE, Options, run
-    from codemod.cli.main import EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR
 
     if commit and not branch:
         raise click.UsageError("--commit needs --branch")

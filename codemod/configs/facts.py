@@ -48,7 +48,7 @@ def _keys(file: Path, rel: str, data: bytes) -> frozenset[str]:
         return frozenset()
     ctx = FileContext(file, rel, rel, "", False, is_config=True)
     found = find_sites(tree, data.decode("utf-8", "replace"), ctx, Subclasses())
-    return frozenset(f.site.setting for f in found if f.site.kind is Kind.CONFIG_PY)
+    return frozenset(f.site.setting for f in found if f.site.kind == Kind.CONFIG_PY)
 
 
 def gather(

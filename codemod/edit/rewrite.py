@@ -17,7 +17,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from codemod.edit.remove_arg import without_arg
 from codemod.edit.verify import Change
 from codemod.model import Fix, Span
-from codemod.sites.catalogue import strategy_false
+from codemod.sites.frameworks.lightning import strategy_false
 from codemod.sites.python import Edit
 
 

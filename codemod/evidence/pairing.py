@@ -18,8 +18,6 @@ from codemod.evidence.load import Instance
 from codemod.model import Coverage, Kind, ProbeTimes, RunSummary, Site, Span, State
 from codemod.recorder._ddp_codemod_source import lines_sha256
 
-FRAMEWORK_KINDS = frozenset({Kind.ACCELERATE, Kind.LIGHTNING, Kind.HF_TRAINER})
-
 
 def _spans(site: Site) -> tuple[Span, ...]:
     return (site.span,) if site.feeds is None else (site.span, site.feeds)
@@ -60,13 +58,13 @@ class _Collector:
         targets = [
             i
             for i, s in enumerate(self.sites)
-            if s.kind not in FRAMEWORK_KINDS and _holds(s, cs.line) and s.qualname == cs.qualname
+            if not s.kind.built_later and _holds(s, cs.line) and s.qualname == cs.qualname
         ]
         if not fresh:  # the call moved? find unchanged text elsewhere in the same function
             moved = [
                 i
                 for i, s in enumerate(self.sites)
-                if s.kind not in FRAMEWORK_KINDS
+                if not s.kind.built_later
                 and s.qualname == cs.qualname
                 and any(self.hash_at(sp.line, sp.end_line) == cs.lines_sha256 for sp in _spans(s))
             ]
@@ -76,11 +74,11 @@ class _Collector:
                 targets = [
                     i
                     for i, s in enumerate(self.sites)
-                    if s.kind not in FRAMEWORK_KINDS and s.qualname == cs.qualname
+                    if not s.kind.built_later and s.qualname == cs.qualname
                 ]
         for i in targets:
             ok = fresh
-            if self.sites[i].kind is Kind.KWARGS_DICT and inst.frames:
+            if self.sites[i].kind == Kind.KWARGS_DICT and inst.frames:
                 frame = inst.frames[0]  # the dict may change while the call does not
                 same = self.hash_at(frame.function_line, frame.function_end_line)
                 ok = ok and frame.path == rel and same == frame.function_sha256
@@ -96,7 +94,7 @@ class _Collector:
                 self.hash_at(frame.function_line, frame.function_end_line) == frame.function_sha256
             )
             for i, s in enumerate(self.sites):
-                if i in reached or s.kind in FRAMEWORK_KINDS or s.kind is Kind.KWARGS_DICT:
+                if i in reached or s.kind.built_later or s.kind == Kind.KWARGS_DICT:
                     continue
                 if s.qualname == frame.qualname and _holds(s, frame.line):
                     self.add(i, inst, fresh)
@@ -105,7 +103,7 @@ class _Collector:
             framework = [
                 i
                 for i, s in enumerate(self.sites)
-                if s.kind in FRAMEWORK_KINDS and s.literal is True and s.qualname == frame.qualname
+                if s.kind.built_later and s.literal is True and s.qualname == frame.qualname
             ]
             if len(framework) == 1:
                 self.add(framework[0], inst, fresh)

@@ -1,4 +1,11 @@
-"""The catalogue of APIs that take find_unused_parameters, and how each is turned off.
+"""The catalogue of APIs that take find_unused_parameters, filled in by framework modules.
+
+Each module in `codemod.sites.frameworks` registers what its framework contributes: the
+qualified names of its APIs and how each is turned off, the callables that take a class
+first (`partial`, `lazy_instance`), and handlers for keywords and assignments that spell
+the setting another way (a Lightning strategy string, Hugging Face's
+`ddp_find_unused_parameters`, a yacs default). `load()` imports every such module once, the
+way pyupgrade walks its plugins, so a new framework is one new module and its fixtures.
 
 A callee matches by its resolved qualified name, never by a bare name: Megatron's and
 fairseq's own `DistributedDataParallel` classes must not look like torch's.
@@ -6,42 +13,22 @@ fairseq's own `DistributedDataParallel` classes must not look like torch's.
 
 from __future__ import annotations
 
-import re
+import importlib
+import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 from codemod.model import Fix, Kind
+
+if TYPE_CHECKING:
+    import ast
+
+    from codemod.sites.python import Edit, Finder
 
 KEYWORD = "find_unused_parameters"
 HF_KEYWORD = "ddp_find_unused_parameters"
 DICT_KEYS = frozenset({KEYWORD, HF_KEYWORD})
-YACS_KEY = re.compile(r"^FIND_UNUSED_PARAM(S|ETERS)?$")  # _C.FIND_UNUSED_PARAM = True
-
-TORCH_DDP = frozenset(
-    {
-        "torch.nn.parallel.DistributedDataParallel",
-        "torch.nn.parallel.distributed.DistributedDataParallel",
-    }
-)
-
-# Lightning accepts these names in any case; "ddp" alone meant True in Lightning 1.x.
-STRATEGY_NAME = re.compile(
-    r"^(ddp|ddp_spawn|ddp_fork|ddp_notebook)_find_unused_parameters_(true|false)$", re.IGNORECASE
-)
-
-
-_TRUE_SUFFIX = re.compile(r"_(true)(?=['\"]*$)", re.IGNORECASE)
-
-
-def false_like(word: str) -> str:
-    """`false` in the case style of `word`: true -> false, True -> False, TRUE -> FALSE."""
-    if word.isupper():
-        return "FALSE"
-    return "False" if word[:1].isupper() else "false"
-
-
-def strategy_false(literal: str) -> str:
-    """`"ddp_find_unused_parameters_true"` -> `"ddp_find_unused_parameters_false"`, case kept."""
-    return _TRUE_SUFFIX.sub(lambda m: "_" + false_like(m.group(1)), literal)
 
 
 @dataclass(frozen=True)
@@ -53,45 +40,100 @@ class Api:
     name: str  # the qualified name it resolved to
 
 
+# A keyword other than find_unused_parameters that sets the flag, on any callee.
+KeywordHandler = Callable[["Finder", "ast.Call", "ast.keyword", "Edit"], None]
+# A module-level `dotted.name = value`; returns True when it was a site of its own.
+AssignmentHandler = Callable[["Finder", "ast.Assign", "ast.expr", str], bool]
+_H = TypeVar("_H")
+
+_EXACT: dict[str, tuple[Kind, Fix]] = {}
+_BY_PACKAGE: dict[tuple[str, str], tuple[Kind, Fix]] = {}  # (top-level package, last name)
+_FACTORIES: set[tuple[str, str]] = set()
+_KEYWORDS: dict[str, KeywordHandler] = {}
+_ASSIGNMENTS: list[AssignmentHandler] = []
+_loaded = False
+
+
 def _split(qualname: str) -> tuple[str, str]:
     return qualname.split(".", 1)[0], qualname.rsplit(".", 1)[-1]
 
 
-_BY_PACKAGE: dict[tuple[str, str], tuple[Kind, Fix]] = {}
-for _top in ("mmcv", "mmengine"):
-    for _cls in ("MMDistributedDataParallel", "MMSeparateDistributedDataParallel"):
-        _BY_PACKAGE[(_top, _cls)] = (Kind.TORCH_DDP, Fix.REMOVE)
-_BY_PACKAGE[("accelerate", "DistributedDataParallelKwargs")] = (Kind.ACCELERATE, Fix.REMOVE)
-_BY_PACKAGE[("detectron2", "create_ddp_model")] = (Kind.DETECTRON2, Fix.REMOVE)
-for _top in ("lightning", "pytorch_lightning", "lightning_fabric"):
-    for _cls in ("DDPStrategy", "DDPSpawnStrategy", "DDPPlugin", "DDPSpawnPlugin"):
-        # Lightning 1.x turned the flag on itself when it was not passed: write False.
-        _BY_PACKAGE[(_top, _cls)] = (Kind.LIGHTNING, Fix.WRITE_FALSE)
+def api(kind: Kind, fix: Fix, *qualnames: str) -> None:
+    """Register APIs by their full qualified names."""
+    for qualname in qualnames:
+        _EXACT[qualname] = (kind, fix)
 
-# Callables that take a class first and its keywords after: partial(DDP, ...).
-_FACTORIES = frozenset(
-    {
-        ("functools", "partial"),
-        ("jsonargparse", "lazy_instance"),
-        ("lightning", "lazy_instance"),
-        ("pytorch_lightning", "lazy_instance"),
-    }
-)
+
+def package_api(kind: Kind, fix: Fix, packages: tuple[str, ...], names: tuple[str, ...]) -> None:
+    """Register APIs by top-level package and last name: packages re-export them from
+    many modules (`pytorch_lightning.strategies.DDPStrategy`, `...strategies.ddp.DDPStrategy`)."""
+    for package in packages:
+        for name in names:
+            _BY_PACKAGE[(package, name)] = (kind, fix)
+
+
+def factory(package: str, name: str) -> None:
+    """A callable that takes a class first and its keywords after: `partial(DDP, ...)`."""
+    _FACTORIES.add((package, name))
+
+
+def keyword(name: str) -> Callable[[_H], _H]:
+    """Register a handler for calls that pass keyword `name`."""
+
+    def register(handler: _H) -> _H:
+        _KEYWORDS[name] = handler  # type: ignore[assignment]
+        return handler
+
+    return register
+
+
+def assignment(handler: _H) -> _H:
+    """Register a handler for module-level assignments to a dotted name."""
+    _ASSIGNMENTS.append(handler)  # type: ignore[arg-type]
+    return handler
+
+
+def load() -> None:
+    """Import every framework module once; each registers itself on import."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from codemod.sites import frameworks
+
+    for info in sorted(pkgutil.iter_modules(frameworks.__path__), key=lambda i: i.name):
+        importlib.import_module(f"{frameworks.__name__}.{info.name}")
 
 
 def known_api(qualname: str) -> Api | None:
     """The API a fully qualified name denotes, from torch and the known frameworks."""
-    if qualname in TORCH_DDP:
-        return Api(Kind.TORCH_DDP, Fix.REMOVE, qualname)
-    hit = _BY_PACKAGE.get(_split(qualname))
+    load()
+    hit = _EXACT.get(qualname) or _BY_PACKAGE.get(_split(qualname))
     return Api(hit[0], hit[1], qualname) if hit else None
 
 
 def is_factory(qualname: str) -> bool:
+    load()
     return _split(qualname) in _FACTORIES
 
 
 def is_torch_ddp(qualname: str) -> bool:
-    return qualname in TORCH_DDP or (
-        _BY_PACKAGE.get(_split(qualname), (None,))[0] is Kind.TORCH_DDP
-    )
+    found = known_api(qualname)
+    return found is not None and found.kind == Kind.TORCH_DDP
+
+
+def keyword_handlers() -> dict[str, KeywordHandler]:
+    load()
+    return _KEYWORDS
+
+
+def assignment_handlers() -> list[AssignmentHandler]:
+    load()
+    return _ASSIGNMENTS
+
+
+def false_like(word: str) -> str:
+    """`false` in the case style of `word`: true -> false, True -> False, TRUE -> FALSE."""
+    if word.isupper():
+        return "FALSE"
+    return "False" if word[:1].isupper() else "false"

@@ -22,12 +22,11 @@ from codemod.recorder._ddp_codemod_source import source_lines
 from codemod.sites import kwargs_flow
 from codemod.sites.catalogue import (
     DICT_KEYS,
-    HF_KEYWORD,
     KEYWORD,
-    STRATEGY_NAME,
-    YACS_KEY,
     Api,
+    assignment_handlers,
     is_factory,
+    keyword_handlers,
     known_api,
 )
 from codemod.sites.names import NameTable, Scope, dotted_name
@@ -65,12 +64,9 @@ def find_sites(
     tree: ast.Module, text: str, ctx: FileContext, subclasses: Subclasses
 ) -> list[Found]:
     """All sites in `tree`, the parse of `text`."""
-    finder = _Finder(NameTable(tree, ctx.module_name, ctx.is_package), ctx, subclasses, text)
+    finder = Finder(NameTable(tree, ctx.module_name, ctx.is_package), ctx, subclasses, text)
     finder.run(tree)
     return finder.found
-
-
-_CALL_KEYWORDS = DICT_KEYS | {"strategy"}
 
 
 def _literal(expr: ast.expr) -> bool | None:
@@ -113,7 +109,9 @@ class Positions:
         return self.text[start:end]
 
 
-class _Finder:
+class Finder:
+    """One traversal of one module; framework handlers add sites through `add`."""
+
     def __init__(
         self, table: NameTable, ctx: FileContext, subclasses: Subclasses, text: str
     ) -> None:
@@ -200,7 +198,7 @@ class _Finder:
         try:
             for base in node.bases:
                 api = self.api_of(base, scope=outer)
-                if api is not None and api.kind is Kind.TORCH_DDP:
+                if api is not None and api.kind == Kind.TORCH_DDP:
                     return Api(Kind.TORCH_DDP, own_fix(api.fix, init_default(node)), qualname)
         finally:
             self._resolving.discard(qualname)
@@ -221,7 +219,7 @@ class _Finder:
         assert isinstance(owner.node, ast.ClassDef)
         for base in owner.node.bases:
             api = self.api_of(base)
-            if api is not None and api.kind is Kind.TORCH_DDP:
+            if api is not None and api.kind == Kind.TORCH_DDP:
                 return Api(Kind.TORCH_DDP, api.fix, f"{api.name}.__init__")
         return None
 
@@ -231,47 +229,29 @@ class _Finder:
 
     # Sites ---------------------------------------------------------------------------
     def visit_Call(self, node: ast.Call) -> None:
-        keywords = [kw for kw in node.keywords if kw.arg in _CALL_KEYWORDS]
+        handlers = keyword_handlers()
+        keywords = [kw for kw in node.keywords if kw.arg in DICT_KEYS or kw.arg in handlers]
         if not keywords:
             return
-        wants_api = any(kw.arg == KEYWORD for kw in keywords)  # HF / strategy need no callee
+        wants_api = any(kw.arg == KEYWORD for kw in keywords)  # others need no callee
         api = self.api_of(node.func, node.args) if wants_api else None
         is_dict = self.table.resolve(node.func, self.scope) == {"dict"}
         for kw in keywords:
             assert kw.arg is not None
-            edit = Edit("arg", self.pos.start(kw), kw.arg)
+            edit = self.edit("arg", kw, kw.arg)
             if kw.arg in DICT_KEYS and is_dict:
                 self._kwargs_dict(node, kw, kw.value, kw.arg, edit)
-            elif kw.arg == KEYWORD and api is not None:
-                self._add(node, kw, api.kind, kw.arg, kw.value, api.fix, api.name, edit)
-            elif kw.arg == HF_KEYWORD:
-                callee = self.callee_name(node.func)
-                self._add(
-                    node, kw, Kind.HF_TRAINER, kw.arg, kw.value, Fix.WRITE_FALSE, callee, edit
-                )
-            elif kw.arg == "strategy":
-                name = _string(kw.value)
-                match = STRATEGY_NAME.match(name) if name is not None else None
-                if match is not None:
-                    literal = match.group(2).lower() == "true"
-                    callee = self.callee_name(node.func)
-                    self._add(
-                        node,
-                        kw,
-                        Kind.LIGHTNING,
-                        kw.arg,
-                        kw.value,
-                        Fix.STRATEGY_FALSE,
-                        callee,
-                        edit,
-                        literal=literal,
-                    )
+            elif kw.arg == KEYWORD:
+                if api is not None:
+                    self.add(node, kw, api.kind, kw.arg, kw.value, api.fix, api.name, edit)
+            elif kw.arg in handlers:
+                handlers[kw.arg](self, node, kw, edit)
 
     def visit_Dict(self, node: ast.Dict) -> None:
         for key, value in zip(node.keys, node.values):
             name = _string(key)
             if key is not None and name in DICT_KEYS:
-                edit = Edit("element", self.pos.start(key), name)
+                edit = self.edit("element", key, name)
                 self._kwargs_dict(node, key, value, name, edit, setting_end=value)
 
     def visit_Assign(self, node: ast.Assign) -> None:
@@ -279,36 +259,21 @@ class _Finder:
         if isinstance(target, ast.Subscript):
             key = _string(target.slice)
             if key in DICT_KEYS:
-                edit = Edit("assign", self.pos.start(node), key)
+                edit = self.edit("assign", node, key)
                 self._kwargs_dict(node, target, node.value, key, edit)
         elif target is not None and self.scope is self.table.root:
             self._module_setting(node, target)
 
     def _module_setting(self, node: ast.Assign, target: ast.expr) -> None:
-        """`find_unused_parameters = True` in a config, or a yacs default (`_C.X = True`)."""
+        """`find_unused_parameters = True` in a config, or a framework's own spelling."""
         dotted = dotted_name(target)
         if dotted is None:
             return
-        last = dotted.rsplit(".", 1)[-1]
-        edit = Edit("assign", self.pos.start(node), dotted)
-        if "." in dotted and YACS_KEY.match(last):
-            reason = (
-                "a yacs default: experiment YAML files and the command line can override it, "
-                "so the value a run uses is not here; report only"
-            )
-            self._add(
-                node,
-                target,
-                Kind.CONFIG_PY,
-                dotted,
-                node.value,
-                Fix.WRITE_FALSE,
-                "",
-                edit,
-                report_only=reason,
-            )
-        elif self.ctx.is_config and last in DICT_KEYS:
-            self._add(node, target, Kind.CONFIG_PY, dotted, node.value, Fix.WRITE_FALSE, "", edit)
+        if any(handler(self, node, target, dotted) for handler in assignment_handlers()):
+            return
+        if self.ctx.is_config and dotted.rsplit(".", 1)[-1] in DICT_KEYS:
+            edit = self.edit("assign", node, dotted)
+            self.add(node, target, Kind.CONFIG_PY, dotted, node.value, Fix.WRITE_FALSE, "", edit)
 
     def _kwargs_dict(
         self,
@@ -321,7 +286,7 @@ class _Finder:
     ) -> None:
         path = self._config_path(construct, name) if self.ctx.is_config else None
         if path is not None:
-            self._add(
+            self.add(
                 construct,
                 setting,
                 Kind.CONFIG_PY,
@@ -334,7 +299,7 @@ class _Finder:
             )
             return
         feeds, note = kwargs_flow.consumer(self, construct)
-        self._add(
+        self.add(
             construct,
             setting,
             Kind.KWARGS_DICT,
@@ -383,7 +348,7 @@ class _Finder:
             child = parent
         return None
 
-    def _add(
+    def add(
         self,
         construct: ast.AST,
         setting: ast.AST,
@@ -420,6 +385,10 @@ class _Finder:
             report_only=report_only,
         )
         self.found.append(Found(site, edit))
+
+    def edit(self, target: str, node: ast.AST, name: str) -> Edit:
+        """Where the rewriter acts: `node`'s start, found again in libcst."""
+        return Edit(target, self.pos.start(node), name)
 
     def span_of(self, node: ast.AST) -> Span:
         return self.pos.span(node)

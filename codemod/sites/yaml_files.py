@@ -15,7 +15,8 @@ import yaml
 
 from codemod.model import KEEP_COMMENT, Fix, Kind, Site, Span
 from codemod.recorder._ddp_codemod_source import MODULE_QUALNAME
-from codemod.sites.catalogue import DICT_KEYS, STRATEGY_NAME, false_like, strategy_false
+from codemod.sites.catalogue import DICT_KEYS, false_like
+from codemod.sites.frameworks.lightning import STRATEGY_NAME, strategy_false
 
 _BOOL = "tag:yaml.org,2002:bool"
 _TRUE = frozenset({"true", "yes", "on"})

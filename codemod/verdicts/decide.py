@@ -43,7 +43,7 @@ def decide(
         return _with(site, Verdict.KEPT, "marked `# ddp-codemod: keep`", coverage), None
     spans = (site.span,) if site.feeds is None else (site.span, site.feeds)
     selector = allowlist.covering(site.file, spans, site.qualname)
-    if site.kind is Kind.KWARGS_DICT and site.feeds is None:
+    if site.kind == Kind.KWARGS_DICT and site.feeds is None:
         allowed = f"allowlisted by `{selector.text}`, but " if selector else ""
         reason = f"{allowed}this kwargs dict is left alone: {site.note}"
         return _with(site, Verdict.UNKNOWN, reason), selector

@@ -1,0 +1,82 @@
+"""`probe`: the paired True/False check of one model, built by the user's factory."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from codemod import probe as probe_defaults
+from codemod.cli.options import EXIT_CLEAN, EXIT_ERROR
+
+
+@click.command()
+@click.argument("target", metavar="MODULE:FACTORY")
+@click.option(
+    "--site",
+    metavar="SELECTOR",
+    help="Write evidence for this one site: PATH, PATH:LINE or PATH::QUALNAME (as --allow).",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=2),
+    default=probe_defaults.DEFAULT_STEPS,
+    show_default=True,
+    metavar="N",
+    help="Synchronising steps of run A and of run B (and per timing round).",
+)
+@click.option(
+    "--world-size",
+    type=click.IntRange(min=1),
+    default=probe_defaults.DEFAULT_WORLD_SIZE,
+    show_default=True,
+    metavar="W",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=probe_defaults.DEFAULT_TIMEOUT_S,
+    show_default=True,
+    metavar="S",
+    help="Seconds each run may take before all its processes are killed.",
+)
+@click.option(
+    "--out",
+    metavar="DIR",
+    help="Folder for the evidence, relative to the current directory "
+    "[default: <repo root>/.ddp-codemod].",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def probe(
+    target: str,
+    site: str | None,
+    steps: int,
+    world_size: int,
+    timeout: float,
+    out: str | None,
+    fmt: str,
+) -> NoReturn:
+    """Run MODULE:FACTORY's model under DDP with find_unused_parameters True and False.
+
+    Proves (or refutes) that dropping the flag changes nothing but step time, on CPU with
+    gloo. Exit 0 with a verdict (safe or unsafe), 2 for bad input or when run A (True)
+    fails for another reason or hangs.
+    """
+    from codemod.probe import report, runner
+
+    req = runner.Request(target, Path.cwd(), site, steps, world_size, timeout, out)
+
+    def progress(line: str) -> None:
+        click.echo(f"ddp-codemod: {line}", err=True)
+
+    try:
+        result = runner.run(req, progress)
+    except runner.ProbeError as exc:
+        click.echo(f"ddp-codemod: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    click.echo(report.as_json(result) if fmt == "json" else report.text(result))
+    sys.exit(EXIT_CLEAN)
