@@ -8,6 +8,8 @@ import importlib
 import pkgutil
 from pathlib import Path
 
+import pytest
+
 import codemod
 from codemod.sites import catalogue, frameworks
 
@@ -90,3 +92,36 @@ def test_every_framework_module_registers_something() -> None:
     assert "lightning.DDPStrategy" in registered
     assert {"strategy", "ddp_find_unused_parameters"} <= set(catalogue._KEYWORDS)
     assert catalogue._ASSIGNMENTS
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        pytest.param(b"class A(DistributedDataParallel):\n    pass\n", True, id="direct"),
+        pytest.param(
+            b"class A(\n    nn.parallel.DistributedDataParallel,\n):\n", True, id="multiline"
+        ),
+        pytest.param(
+            b"from torch.nn.parallel import DistributedDataParallel as DDP\nclass A(DDP): ...\n",
+            True,
+            id="import-alias",
+        ),
+        pytest.param(
+            b"from x import DistributedDataParallel\n"
+            b"DDP = DistributedDataParallel\nclass A(DDP): ...\n",
+            True,
+            id="assign-alias",
+        ),
+        pytest.param(
+            b"from torch.nn.parallel import DistributedDataParallel\nclass A(nn.Module): ...\n",
+            False,
+            id="other-base",
+        ),
+        pytest.param(b"model = DistributedDataParallel(model)\n", False, id="no-class"),
+        pytest.param(b"class A(nn.Module):\n    pass\n", False, id="no-ddp-name"),
+    ],
+)
+def test_subclass_candidates_are_decided_on_bytes(source: bytes, expected: bool) -> None:
+    from codemod.sites.subclasses import may_define_subclass
+
+    assert may_define_subclass(source, {b"DistributedDataParallel"}) is expected

@@ -58,11 +58,9 @@ def gather(
     from codemod.evidence.pairing import file_coverage
 
     graph = config_files.build((rel, data) for _, rel, data in files)
-    keys = {
-        rel: _keys(file, rel, data)
-        for file, rel, data in files
-        if graph.is_config(rel) and may_hold_site(data)
-    }
+    holders = {rel for _, rel, data in files if graph.is_config(rel) and may_hold_site(data)}
+    below = graph.descendants(holders)  # only an inheritor's own keys are ever asked for
+    keys = {rel: _keys(file, rel, data) for file, rel, data in files if rel in below & holders}
     states: dict[str, Coverage] = {}
     for rel in sorted({path for inst in instances for path in inst.process.files_read}):
         cov = file_coverage(instances, rel, min_steps)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 _BASE = re.compile(rb"^_base_\s*=\s*(\[[^\]]*\]|\([^)]*\)|'[^'\n]*'|\"[^\"\n]*\")", re.M)
 _STRING = re.compile(rb"'([^'\n]*)'|\"([^\"\n]*)\"")
-_RELATIVE_IMPORT = re.compile(rb"^\s*from\s+(\.+)([\w.]*)\s+import\b", re.M)
+# Starts with a literal so the search skips ahead fast; the line start is checked apart.
+_RELATIVE_IMPORT = re.compile(rb"from\s+(\.+)([\w.]*)\s+import\b")
 # `_base_` / `read_base`, LazyCall / LazyConfig, detectron2.config: three scans, not five
 _MARKERS = (b"_base", b"LazyC", b"detectron2.config")
 CONFIG_DIRS = frozenset({"configs", "config", "cfg", "cfgs"})
@@ -71,6 +72,8 @@ def bases_of(rel: str, data: bytes, markers: bool | None = None) -> list[str]:
     if markers or in_config_dir(rel):
         package = posixpath.dirname(rel)
         for match in _RELATIVE_IMPORT.finditer(data):
+            if not _at_line_start(data, match.start()):
+                continue
             up = len(match.group(1)) - 1
             module = match.group(2).decode("ascii", "replace").replace(".", "/")
             folder = package
@@ -80,6 +83,11 @@ def bases_of(rel: str, data: bytes, markers: bool | None = None) -> list[str]:
             if target and not target.startswith("../"):
                 out.append(target)
     return out
+
+
+def _at_line_start(data: bytes, index: int) -> bool:
+    """Only whitespace between the line's start and `index`."""
+    return not data[data.rfind(b"\n", 0, index) + 1 : index].strip()
 
 
 def yaml_bases(rel: str, data: bytes) -> list[str]:
@@ -125,6 +133,17 @@ class ConfigGraph:
 
     def is_config(self, rel: str) -> bool:
         return rel in self.configs
+
+    def descendants(self, roots: Iterable[str]) -> set[str]:
+        """Every config that inherits, directly or not, from one of `roots`."""
+        out: set[str] = set()
+        stack = [child for root in roots for child in self.children.get(root, [])]
+        while stack:
+            child = stack.pop()
+            if child not in out:
+                out.add(child)
+                stack.extend(self.children.get(child, []))
+        return out
 
     def inheritors(self, rel: str, key: str, sets: Callable[[str], frozenset[str]]) -> list[str]:
         """Configs that get `key` from `rel`: descendants, minus those that set it themselves

@@ -142,11 +142,13 @@ def walk(root: Path, excludes: Ignore, suffixes: tuple[str, ...] = SUFFIXES) -> 
             continue
         subdirs: list[Path] = []
         for entry in entries:
-            path = Path(entry.path)
             try:
                 is_dir = entry.is_dir()
             except OSError:
                 continue
+            if not is_dir and not entry.name.endswith(suffixes):
+                continue  # most entries: decided on the name, without a Path
+            path = Path(entry.path)
             if is_dir:
                 if entry.name in SKIP_DIRS or entry.name.endswith(".egg-info"):
                     continue
@@ -155,7 +157,7 @@ def walk(root: Path, excludes: Ignore, suffixes: tuple[str, ...] = SUFFIXES) -> 
                 if ignore.ignores(path, True) or excludes.ignores(path, True):
                     continue
                 subdirs.append(path)
-            elif entry.name.endswith(suffixes):
+            else:
                 if ignore.ignores(path, False) or excludes.ignores(path, False):
                     continue
                 yield path

@@ -1,9 +1,9 @@
 """Find the repo's own subclasses of torch's DistributedDataParallel.
 
 `class MMDistributedDataParallel(DistributedDataParallel)` inherits torch's default
-(False), so its calls are torch-ddp sites. Only files whose bytes name a DDP class and
-hold a `class` statement are parsed; subclasses of subclasses are found by iterating on
-names.
+(False), so its calls are torch-ddp sites. A file is parsed only when the bases of one of
+its class statements name a DDP class (or a name the file binds to one), decided on its
+bytes; subclasses of subclasses are found by iterating on names.
 """
 
 from __future__ import annotations
@@ -18,7 +18,28 @@ from codemod.model import Fix, Kind
 from codemod.sites.catalogue import KEYWORD, Api, is_torch_ddp
 from codemod.sites.names import NameTable
 
-_CLASS = re.compile(rb"^\s*class\s+\w+\s*\(", re.M)
+# A class statement's bases, up to the first ")": enough to see a DDP name among them.
+_CLASS_BASES = re.compile(rb"^[ \t]*class\s+\w+\s*\(([^)]*)\)", re.M)
+
+
+def _aliases(data: bytes, names: set[bytes]) -> set[bytes]:
+    """Other names this file binds to one of `names`: `import X as Y`, `Y = mod.X`."""
+    joined = b"|".join(re.escape(n) for n in sorted(names))
+    found = set(re.findall(rb"\b(?:" + joined + rb")\s+as\s+(\w+)", data))
+    found |= set(re.findall(rb"(?m)^[ \t]*(\w+)\s*=\s*[\w.]*\b(?:" + joined + rb")[ \t]*$", data))
+    return found
+
+
+def may_define_subclass(data: bytes, names: set[bytes]) -> bool:
+    """Decided on bytes before any parse: a class whose bases name a DDP class (or a name
+    this file binds to one) may be a subclass; most files that mention DDP hold none."""
+    if not any(n in data for n in names):
+        return False
+    bases = [m.group(1) for m in _CLASS_BASES.finditer(data)]
+    if not bases:
+        return False
+    wanted = names | _aliases(data, names)
+    return any(re.search(rb"\b" + re.escape(n) + rb"\b", b) for b in bases for n in wanted)
 
 
 @dataclass(frozen=True)
@@ -88,12 +109,8 @@ def discover(files: Iterable[tuple[Path, str, bytes]]) -> Subclasses:
     while True:
         # A file that names a DDP class anywhere (also in `import ... as DDP`, so aliased
         # bases are found) and has a class statement may define a subclass.
-        needles = [n.encode() for n in names]
-        batch = [
-            f
-            for f in pending
-            if f[0] not in parsed and any(n in f[2] for n in needles) and _CLASS.search(f[2])
-        ]
+        needles = {n.encode() for n in names}
+        batch = [f for f in pending if f[0] not in parsed and may_define_subclass(f[2], needles)]
         if not batch:
             break
         for path, module, data in batch:

@@ -19,6 +19,8 @@ from codemod.sites.catalogue import DICT_KEYS, false_like
 from codemod.sites.frameworks.lightning import STRATEGY_NAME, strategy_false
 
 _BOOL = "tag:yaml.org,2002:bool"
+# libyaml's parser when PyYAML has it: the same nodes, tags and marks, ~10x faster
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TRUE = frozenset({"true", "yes", "on"})
 
 
@@ -45,7 +47,7 @@ def new_value(node_text: str, fix: Fix) -> str:
 def find(text: str, file: Path, rel: str) -> list[tuple[Site, ValueEdit]]:
     """Every site in a YAML stream (all documents)."""
     try:
-        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        documents = list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
