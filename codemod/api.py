@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from codemod.configs.references import REFERENCE_SUFFIXES
 from codemod.discover import project
 from codemod.discover import walk as discover
 from codemod.discover.prefilter import may_hold_site
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
     from codemod.configs.facts import ConfigFacts
     from codemod.evidence.load import Instance
     from codemod.sites.subclasses import Subclasses
+
+
+# Project-wide facts also read configs that hold no site but may name one (JSON, TOML, ...)
+PROJECT_SUFFIXES = tuple(dict.fromkeys((*discover.SUFFIXES, *REFERENCE_SUFFIXES)))
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,9 @@ class _Project:
         """Every file of the project with its bytes, read once."""
         if self._files is None:
             walked = (
-                self.walked if self.walked is not None else discover.walk(self.root, self.excludes)
+                self.walked
+                if self.walked is not None
+                else discover.walk(self.root, self.excludes, PROJECT_SUFFIXES)
             )
             self._files = []
             for file in walked:
@@ -121,7 +128,7 @@ class _Project:
             from codemod.configs import facts as config_facts
 
             facts = config_facts.gather(
-                self.files(known), self._instances or [], self.config.min_steps
+                self.files(known), self._instances or [], self.config.min_steps, self.root
             )
             self._configs = facts
         return self._configs
@@ -184,10 +191,11 @@ def _targets(req: Request, result: RunResult) -> tuple[list[_Target], set[Path]]
         proj = _load_project(project.find_root(path if is_dir else path.parent), projects, result)
         if is_dir:
             scan_root = path
-            files: list[Path] = list(discover.walk(path, proj.excludes))
+            everything = list(discover.walk(path, proj.excludes, PROJECT_SUFFIXES))
+            files: list[Path] = [f for f in everything if f.name.endswith(discover.SUFFIXES)]
             if path == proj.root:
                 whole.add(path)
-                proj.walked = files
+                proj.walked = everything
         else:
             cwd = _absolute(req.cwd)
             scan_root = cwd if cwd in path.parents else path.parent

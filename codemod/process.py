@@ -113,8 +113,12 @@ def _config_coverage(site: Site, rel: str, ctx: Context) -> Coverage | None:
     if facts.graph.is_config(rel):
         for heir in facts.graph.inheritors(rel, site.setting, facts.sets):
             heirs[heir] = facts.states.get(heir)
+    named: set[str] = set()
+    for reader in (rel, *heirs):  # configs that name it (an include, a loader): all count
+        named.update(r for r in facts.referrers.get(reader, ()) if r not in heirs)
+    heirs.update((other, facts.states.get(other)) for other in named)
     allowed = {h for h in heirs if ctx.allowlist.covers_file(ctx.root / h)}
-    coverage = inherited_coverage(facts.states.get(rel), heirs, allowed)
+    coverage = inherited_coverage(facts.states.get(rel), heirs, allowed, frozenset(named))
     composer = facts.graph.hydra_composer(rel) if site.kind == Kind.YAML else None
     if composer and (coverage is None or coverage.state not in (State.UNSAFE, State.STALE)):
         reason = (

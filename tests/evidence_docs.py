@@ -76,6 +76,7 @@ def write_run(
     root: str | None = None,
     files_read: tuple[str, ...] = (),
     extra: dict[str, Any] | None = None,
+    argv: tuple[str, ...] = ("train.py",),
 ) -> list[Path]:
     """One evidence file per rank; `per_rank[r]` is rank r's instances.
 
@@ -99,7 +100,7 @@ def write_run(
             "run_id": run_id,
             "repo": {"root": root or os.path.realpath(repo), "git_root_commit": None},
             "command": list(command),
-            "argv": ["train.py"],
+            "argv": list(argv),
             "pid": 1000 + rank,
             "host": "testhost",
             "python": "3.11.7",

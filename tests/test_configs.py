@@ -53,7 +53,15 @@ def traced(repo: Path, config: str, run_id: str, **kw) -> None:
     def inst() -> dict:
         return instance(call_site(repo, "tools/train.py", 5, 5, "build"), **kw)
 
-    write_run(repo, [[inst()], [inst()]], run_id=run_id, files_read=tuple(read))
+    argv = ("tools/train.py", "--config", config)  # a trainer names its config, as real ones do
+    write_run(
+        repo,
+        [[inst()], [inst()]],
+        run_id=run_id,
+        files_read=tuple(read),
+        command=("torchrun", "--nproc_per_node=2", *argv),
+        argv=argv,
+    )
 
 
 def test_scan_lists_config_sites_with_dotted_settings(repo: Path):
@@ -82,7 +90,9 @@ def test_base_is_safe_when_every_heir_was_traced(repo: Path):
     code, report = run_cli(repo, "apply", ".", "--dry-run")
     base = sites(report)["configs/_base_/default_runtime.py"]
     assert (code, base["verdict"], base["changed"]) == (1, "safe", True)
-    assert [r["command"] for r in base["evidence"]] == ["torchrun --nproc_per_node=2 train.py"] * 2
+    assert [r["command"] for r in base["evidence"]] == [
+        f"torchrun --nproc_per_node=2 tools/train.py --config configs/{c}.py" for c in "ab"
+    ]
     code, report = run_cli(repo, "apply", ".")
     assert code == 1
     assert (repo / "configs/_base_/default_runtime.py").read_text() == BASE.replace("True", "False")

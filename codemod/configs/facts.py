@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codemod.configs import graph as config_files
+from codemod.configs import references
 from codemod.configs.graph import ConfigGraph
 from codemod.discover.prefilter import may_hold_site
 from codemod.evidence.load import Instance
@@ -24,6 +25,8 @@ class ConfigFacts:
     graph: ConfigGraph = field(default_factory=ConfigGraph)
     keys: Mapping[str, frozenset[str]] = field(default_factory=dict)  # settings each config sets
     states: Mapping[str, Coverage] = field(default_factory=dict)  # evidence per file read
+    # configs that name each config holding a setting (references.py), inheritance aside
+    referrers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def sets(self, rel: str) -> frozenset[str]:
         return self.keys.get(rel, frozenset())
@@ -52,18 +55,36 @@ def _keys(file: Path, rel: str, data: bytes) -> frozenset[str]:
 
 
 def gather(
-    files: Sequence[tuple[Path, str, bytes]], instances: Sequence[Instance], min_steps: int
+    files: Sequence[tuple[Path, str, bytes]],
+    instances: Sequence[Instance],
+    min_steps: int,
+    root: Path | None = None,
 ) -> ConfigFacts:
     """Facts over every (absolute path, repo-relative path, bytes) of a project."""
     from codemod.evidence.pairing import file_coverage
 
     graph = config_files.build((rel, data) for _, rel, data in files)
+    refs = references.References(
+        graph, {rel: data for _, rel, data in files if references.is_reference_config(rel, graph)}
+    )
     holders = {rel for _, rel, data in files if graph.is_config(rel) and may_hold_site(data)}
     below = graph.descendants(holders)  # only an inheritor's own keys are ever asked for
     keys = {rel: _keys(file, rel, data) for file, rel, data in files if rel in below & holders}
+    with_sites = {rel for rel, data in refs.configs.items() if may_hold_site(data)}
+    referrers = {
+        rel: tuple(refs.referrers(rel)) for rel in with_sites | graph.descendants(with_sites)
+    }
+    known = {rel for _, rel, _ in files}
+    chosen: dict[str, set[str]] = {}
+    for inst in instances:
+        process = inst.process
+        picked = references.entries(
+            (*process.command, *process.argv), known, str(root or ""), process.cwd
+        )
+        chosen.setdefault(process.run_id, set()).update(refs.chosen(picked))
     states: dict[str, Coverage] = {}
     for rel in sorted({path for inst in instances for path in inst.process.files_read}):
-        cov = file_coverage(instances, rel, min_steps)
+        cov = file_coverage(instances, rel, min_steps, chosen)
         if cov is not None:
             states[rel] = cov
-    return ConfigFacts(graph, keys, states)
+    return ConfigFacts(graph, keys, states, referrers)

@@ -52,6 +52,8 @@ class Process:
     host: str
     pid: int
     command: tuple[str, ...]
+    argv: tuple[str, ...] = field(default=(), compare=False)  # the process's own sys.argv
+    cwd: str = field(default="", compare=False)  # its working folder, relative to the root
     files_read: dict[str, str] = field(default_factory=dict, compare=False)  # path -> sha256
     changed: tuple[str, ...] = ()  # files it read that no longer hold what it read
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # probe timings etc.
@@ -94,6 +96,20 @@ def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, (int,))):
         raise EvidenceError(f"malformed evidence: {key!r} has the wrong type")
     return value
+
+
+def _optional(data: dict[str, Any], key: str, kind: type, default: Any) -> Any:
+    """A field older evidence may lack; present, it must have the right type."""
+    return _get(data, key, kind) if key in data else default
+
+
+def _cwd(value: object, root: Path) -> str:
+    """The run's working folder relative to the root; "" for the root or unknown."""
+    if not isinstance(value, str) or not value:
+        return ""
+    rel = os.path.relpath(value, os.path.realpath(root)) if os.path.isabs(value) else value
+    rel = posixpath.normpath(rel.replace(os.sep, "/"))
+    return "" if rel == "." or rel.startswith("../") or rel == ".." else rel
 
 
 def _repo_path(path: str) -> str:
@@ -233,6 +249,8 @@ def parse(file: Path, data: bytes, repo: Repo, hashes: dict[str, str | None]) ->
         host=_get(doc, "host", str),
         pid=_get(doc, "pid", int),
         command=tuple(str(c) for c in command),
+        argv=tuple(str(a) for a in _optional(doc, "argv", list, [])),
+        cwd=_cwd(doc.get("cwd"), repo.root),
         files_read=files_read,
         changed=_changed(files_read, repo.root, hashes),
         extra={k: v for k, v in doc.items() if k in ("probe",)},

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shlex
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from codemod.evidence.load import Instance
 from codemod.model import Coverage, Kind, ProbeTimes, RunSummary, Site, Span, State
@@ -259,21 +259,39 @@ def _judge(instances: list[Instance], min_steps: int) -> Coverage:
     return Coverage(State.THIN, "evidence too thin: " + "; ".join(problems), {}, runs)
 
 
-def file_coverage(instances: Iterable[Instance], rel: str, min_steps: int) -> Coverage | None:
-    """What runs that read config file `rel` prove about its True settings.
+NOT_CHOSEN = (
+    "read by the program on every run, not chosen by the command line of `{command}` (nor "
+    "named by a config it chose); configs the trace did not choose may build other models"
+)
 
-    A run counts when one of its processes read the file and every DDP instance of the
+
+def file_coverage(
+    instances: Iterable[Instance],
+    rel: str,
+    min_steps: int,
+    chosen: Mapping[str, set[str]] | None = None,
+) -> Coverage | None:
+    """What runs that chose config file `rel` prove about its True settings.
+
+    A run counts when its command line named the file (or a config that refers to it:
+    `chosen`, by run id) and one of its processes read it, and every DDP instance of the
     run was built with find_unused_parameters=True; whether the file changed since it read
-    it (evidence.py compares the hashes) tells fresh from stale.
+    it (load.py compares the hashes) tells fresh from stale. A file a run read without
+    choosing it proves nothing about the runs that choose other configs. `chosen` None:
+    every file a run read counts (probe evidence of a code site, and older callers).
     """
     by_run: dict[str, list[Instance]] = defaultdict(list)
     for inst in instances:
         by_run[inst.process.run_id].append(inst)
     fresh: list[Instance] = []
     stale: list[Instance] = []
-    for group in by_run.values():
+    unchosen: list[Instance] = []
+    for run_id, group in by_run.items():
         readers = [i.process for i in group if rel in i.process.files_read]
         if not readers or not all(i.find_unused_parameters for i in group):
+            continue
+        if chosen is not None and rel not in chosen.get(run_id, set()):
+            unchosen.extend(group)
             continue
         unchanged = any(rel not in process.changed for process in readers)
         (fresh if unchanged else stale).extend(group)
@@ -287,27 +305,34 @@ def file_coverage(instances: Iterable[Instance], rel: str, min_steps: int) -> Co
             {},
             runs,
         )
+    if unchosen:
+        runs = _summaries(unchosen)
+        return Coverage(State.THIN, NOT_CHOSEN.format(command=runs[0].command), {}, runs)
     return None
 
 
 def inherited_coverage(
-    own: Coverage | None, heirs: dict[str, Coverage | None], allowed: set[str]
+    own: Coverage | None,
+    heirs: dict[str, Coverage | None],
+    allowed: set[str],
+    named: frozenset[str] = frozenset(),
 ) -> Coverage | None:
-    """A base config's site: its own coverage, unless a config inheriting it blocks it.
+    """A config's site: its own coverage, unless a config that reads its setting blocks it.
 
-    `heirs` maps each config that inherits the setting to its evidence; `allowed` holds
+    `heirs` maps each config that inherits the setting, or names the file (`named`: an
+    include list or a loader may read it from there), to its evidence; `allowed` holds
     those an allowlist entry covers.
     """
     unused = dict(own.unused) if own else {}
     blocked: list[str] = []
+    blocked_named: list[str] = []
     for rel, cov in sorted(heirs.items()):
         if cov is not None and cov.state is State.UNSAFE:
             for name, count in cov.unused.items():
                 unused[name] = max(unused.get(name, 0), count)
         elif not ((cov is not None and cov.state is State.SAFE) or rel in allowed):
-            blocked.append(
-                rel + (" (changed since traced)" if cov and cov.state is State.STALE else "")
-            )
+            stale = " (changed since traced)" if cov and cov.state is State.STALE else ""
+            (blocked_named if rel in named else blocked).append(rel + stale)
     if own is not None and own.state in (State.UNSAFE, State.STALE):
         return own
     if unused:
@@ -318,12 +343,18 @@ def inherited_coverage(
             unused,
             own.runs if own else (),
         )
+    reasons = []
     if blocked:
-        return Coverage(
-            State.BLOCKED,
+        reasons.append(
             f"inherited by {', '.join(blocked)}, which no evidence or allowlist entry covers; "
-            "rewriting this base would change them too",
-            {},
-            own.runs if own else (),
+            "rewriting this base would change them too"
         )
+    if blocked_named:
+        reasons.append(
+            f"named by {', '.join(blocked_named)} (an include list or a loader may read it "
+            "from there), which no evidence or allowlist entry covers; rewriting it would "
+            "change their runs too"
+        )
+    if reasons:
+        return Coverage(State.BLOCKED, "; ".join(reasons), {}, own.runs if own else ())
     return own

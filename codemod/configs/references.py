@@ -1,0 +1,146 @@
+"""Which configs name which, and which configs a run chose.
+
+A config's setting reaches every run that reads the file, not only the run that was
+traced: shared files pulled in by include lists the tool does not parse (`__include__`,
+`inherit_from`, `defaults`, a repo's own loader), files a trainer reads on every run, a
+registry that reads a whole folder. So evidence about a config rests on what a run
+*chose*: the configs its command line names (its entries) and what those refer to. And a
+file that other configs name is rewritten only when each of them is covered too: any
+config that names a file by its path or its file name counts as a reference, so an
+unknown include mechanism fails safe.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from codemod.configs.graph import ConfigGraph, in_config_dir
+
+# Files whose text can name another config: they are searched, never edited for this.
+REFERENCE_SUFFIXES = (".yaml", ".yml", ".json", ".toml", ".ini", ".cfg", ".conf")
+_PATH = re.compile(rb"[\w./+-]*\.(?:ya?ml|json|toml|ini|cfg|conf|py)\b")
+_IMPORT = re.compile(rb"(?:from|import)[ \t]+([\w.]+)")
+
+
+def _basename(rel: str) -> str:
+    return rel.rsplit("/", 1)[-1]
+
+
+def _stem(rel: str) -> str:
+    return _basename(rel).rsplit(".", 1)[0]
+
+
+def is_reference_config(rel: str, graph: ConfigGraph) -> bool:
+    """A file whose text may refer to configs: a data file, or a Python config."""
+    if rel.endswith(REFERENCE_SUFFIXES):
+        return True
+    return rel.endswith(".py") and (graph.is_config(rel) or in_config_dir(rel))
+
+
+@dataclass
+class References:
+    """Name references among a project's config files, read from their bytes."""
+
+    graph: ConfigGraph
+    configs: dict[str, bytes]  # repo-relative path -> bytes, config files only
+    by_name: dict[str, list[str]] = field(default_factory=dict)
+    _tokens: dict[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for rel in self.configs:
+            self.by_name.setdefault(_basename(rel), []).append(rel)
+
+    def _names(self, rel: str) -> tuple[frozenset[str], frozenset[str]]:
+        """(path-like strings, imported module names) in config `rel`."""
+        if rel not in self._tokens:
+            data = self.configs.get(rel, b"")
+            paths = frozenset(m.group(0).decode("utf-8", "replace") for m in _PATH.finditer(data))
+            modules: frozenset[str] = frozenset()
+            if rel.endswith(".py"):
+                modules = frozenset(
+                    m.group(1).decode("ascii", "replace") for m in _IMPORT.finditer(data)
+                )
+            self._tokens[rel] = (paths, modules)
+        return self._tokens[rel]
+
+    def named_by(self, rel: str) -> list[str]:
+        """Configs that name `rel` by its file name (or, for Python, import its module):
+        a superset of those that include it, whatever the mechanism."""
+        name, stem = _basename(rel), _stem(rel)
+        needles = [name.encode()] + ([stem.encode()] if rel.endswith(".py") else [])
+        out: list[str] = []
+        for other, data in self.configs.items():
+            if other == rel or not any(n in data for n in needles):
+                continue
+            paths, modules = self._names(other)
+            if any(_basename(p) == name for p in paths) or (
+                rel.endswith(".py") and any(m.rsplit(".", 1)[-1] == stem for m in modules)
+            ):
+                out.append(other)
+        return sorted(out)
+
+    def names(self, rel: str) -> list[str]:
+        """Configs that `rel` refers to: its bases, and each path it names, resolved against
+        its folder and the repo root, or every config of that file name when neither is."""
+        out = set(self.graph.bases.get(rel, []))
+        paths, _ = self._names(rel)
+        for path in paths:
+            candidates = {
+                posixpath.normpath(posixpath.join(posixpath.dirname(rel), path)),
+                posixpath.normpath(path.lstrip("/")),
+            }
+            hit = [c for c in candidates if c in self.configs]
+            out.update(hit or self.by_name.get(_basename(path), []))
+        out.discard(rel)
+        return sorted(out)
+
+    def chosen(self, entries: Iterable[str]) -> set[str]:
+        """The entries and every config reached from them through references."""
+        seen: set[str] = set()
+        stack = [e for e in entries if e in self.configs or self.graph.is_config(e)]
+        while stack:
+            rel = stack.pop()
+            if rel in seen:
+                continue
+            seen.add(rel)
+            stack.extend(self.names(rel))
+        return seen
+
+    def referrers(self, rel: str) -> list[str]:
+        """Every config that refers to `rel`, directly or through other referrers, other
+        than its inheritance children (those follow the override rule instead)."""
+        children = set(self.graph.children.get(rel, []))
+        out: set[str] = set()
+        stack = [r for r in self.named_by(rel) if r not in children]
+        while stack:
+            other = stack.pop()
+            if other in out or other == rel:
+                continue
+            out.add(other)
+            stack.extend(self.named_by(other))
+            stack.extend(self.graph.children.get(other, []))
+        return sorted(out)
+
+
+def entries(command: Sequence[str], known: set[str], root: str, cwd: str = "") -> set[str]:
+    """Repo files a command line names: a path argument, `--config x.yml`, `config=x.yml`,
+    `--site x.py:12`, resolved against the run's working folder (repo-relative, "" for the
+    root) and the root itself; absolute paths under `root` count too."""
+    prefix = root.rstrip("/") + "/"
+    out: set[str] = set()
+    for arg in command:
+        for token in (arg, arg.split("=", 1)[1] if "=" in arg else ""):
+            token = token.strip().strip("'\"")
+            if not token or token.startswith("-"):
+                continue
+            if token.startswith(prefix):
+                token = token[len(prefix) :]
+            for candidate in (token, token.split(":", 1)[0]):
+                for base in {cwd, ""}:
+                    rel = posixpath.normpath(posixpath.join(base, candidate))
+                    if rel in known:
+                        out.add(rel)
+    return out
