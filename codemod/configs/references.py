@@ -21,7 +21,9 @@ from codemod.configs.graph import ConfigGraph, in_config_dir
 
 # Files whose text can name another config: they are searched, never edited for this.
 REFERENCE_SUFFIXES = (".yaml", ".yml", ".json", ".toml", ".ini", ".cfg", ".conf")
-_PATH = re.compile(rb"[\w./+-]*\.(?:ya?ml|json|toml|ini|cfg|conf|py)\b")
+# A file name ends in one of these; the search starts at the "." so it skips ahead fast.
+_EXTENSION = re.compile(rb"\.(?:ya?ml|json|toml|ini|cfg|conf|py)\b")
+_NAME_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-/")
 _IMPORT = re.compile(rb"(?:from|import)[ \t]+([\w.]+)")
 
 
@@ -40,54 +42,53 @@ def is_reference_config(rel: str, graph: ConfigGraph) -> bool:
     return rel.endswith(".py") and (graph.is_config(rel) or in_config_dir(rel))
 
 
+def paths_in(data: bytes) -> list[str]:
+    """Every path-like string that ends in a config file's extension."""
+    out = []
+    for match in _EXTENSION.finditer(data):
+        start = match.start()
+        while start > 0 and data[start - 1] in _NAME_CHARS:
+            start -= 1
+        out.append(data[start : match.end()].decode("utf-8", "replace"))
+    return out
+
+
 @dataclass
 class References:
-    """Name references among a project's config files, read from their bytes."""
+    """Name references among a project's config files, read from their bytes once."""
 
     graph: ConfigGraph
     configs: dict[str, bytes]  # repo-relative path -> bytes, config files only
-    by_name: dict[str, list[str]] = field(default_factory=dict)
-    _tokens: dict[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
+    by_name: dict[str, list[str]] = field(default_factory=dict)  # file name -> configs
+    _paths: dict[str, list[str]] = field(default_factory=dict)  # config -> paths it names
+    _naming: dict[str, set[str]] = field(default_factory=dict)  # file name -> configs naming it
+    _importing: dict[str, set[str]] = field(default_factory=dict)  # module stem -> importers
 
     def __post_init__(self) -> None:
-        for rel in self.configs:
+        for rel, data in self.configs.items():
             self.by_name.setdefault(_basename(rel), []).append(rel)
-
-    def _names(self, rel: str) -> tuple[frozenset[str], frozenset[str]]:
-        """(path-like strings, imported module names) in config `rel`."""
-        if rel not in self._tokens:
-            data = self.configs.get(rel, b"")
-            paths = frozenset(m.group(0).decode("utf-8", "replace") for m in _PATH.finditer(data))
-            modules: frozenset[str] = frozenset()
+            paths = self._paths[rel] = paths_in(data)
+            for path in paths:
+                self._naming.setdefault(_basename(path), set()).add(rel)
             if rel.endswith(".py"):
-                modules = frozenset(
-                    m.group(1).decode("ascii", "replace") for m in _IMPORT.finditer(data)
-                )
-            self._tokens[rel] = (paths, modules)
-        return self._tokens[rel]
+                for match in _IMPORT.finditer(data):
+                    module = match.group(1).decode("ascii", "replace")
+                    self._importing.setdefault(module.rsplit(".", 1)[-1], set()).add(rel)
 
     def named_by(self, rel: str) -> list[str]:
         """Configs that name `rel` by its file name (or, for Python, import its module):
         a superset of those that include it, whatever the mechanism."""
-        name, stem = _basename(rel), _stem(rel)
-        needles = [name.encode()] + ([stem.encode()] if rel.endswith(".py") else [])
-        out: list[str] = []
-        for other, data in self.configs.items():
-            if other == rel or not any(n in data for n in needles):
-                continue
-            paths, modules = self._names(other)
-            if any(_basename(p) == name for p in paths) or (
-                rel.endswith(".py") and any(m.rsplit(".", 1)[-1] == stem for m in modules)
-            ):
-                out.append(other)
-        return sorted(out)
+        found = set(self._naming.get(_basename(rel), ()))
+        if rel.endswith(".py"):
+            found |= self._importing.get(_stem(rel), set())
+        found.discard(rel)
+        return sorted(found)
 
     def names(self, rel: str) -> list[str]:
         """Configs that `rel` refers to: its bases, and each path it names, resolved against
         its folder and the repo root, or every config of that file name when neither is."""
         out = set(self.graph.bases.get(rel, []))
-        paths, _ = self._names(rel)
-        for path in paths:
+        for path in self._paths.get(rel, []):
             candidates = {
                 posixpath.normpath(posixpath.join(posixpath.dirname(rel), path)),
                 posixpath.normpath(path.lstrip("/")),
