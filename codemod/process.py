@@ -34,6 +34,10 @@ _PY2_HINTS = re.compile(
     r"^\s*(print\s+[^\s(=]|exec\s+['\"]|raise\s+\w+\s*,)|except\s+[\w.]+\s*,\s*\w+\s*:|`|<>"
 )
 YAML_SUFFIXES = (".yaml", ".yml")
+FOREIGN = (
+    "read by {framework} code (the nearest folder's Python imports it, not torch): "
+    "not a PyTorch setting; never rewritten"
+)
 SHELL_SUFFIXES = (".sh", ".bash")
 
 
@@ -92,6 +96,9 @@ def _decide(
     chosen: list[tuple[Site, Any]] = []
     for index, (site, edit) in enumerate(found):
         cov = coverage.get(index)
+        framework = ctx.configs.foreign.get(file.project_rel)
+        if site.kind in CONFIG_KINDS and framework:
+            site = dataclasses.replace(site, report_only=FOREIGN.format(framework=framework))
         if site.kind in CONFIG_KINDS and site.literal is True:
             cov = _config_coverage(site, file.project_rel, ctx)
         site, selector = decide(site, ctx.allowlist, cov)

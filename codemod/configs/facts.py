@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codemod.configs import graph as config_files
-from codemod.configs import references
+from codemod.configs import readers, references
 from codemod.configs.graph import ConfigGraph
 from codemod.discover.prefilter import may_hold_site
 from codemod.evidence.load import Instance
@@ -27,6 +27,7 @@ class ConfigFacts:
     states: Mapping[str, Coverage] = field(default_factory=dict)  # evidence per file read
     # configs that name each config holding a setting (references.py), inheritance aside
     referrers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    foreign: Mapping[str, str] = field(default_factory=dict)  # config -> PaddlePaddle, ...
 
     def sets(self, rel: str) -> frozenset[str]:
         return self.keys.get(rel, frozenset())
@@ -87,4 +88,6 @@ def gather(
         cov = file_coverage(instances, rel, min_steps, chosen)
         if cov is not None:
             states[rel] = cov
-    return ConfigFacts(graph, keys, states, referrers)
+    python = ((rel, data) for _, rel, data in files if rel.endswith(".py"))
+    foreign = readers.foreign_readers(with_sites, python)
+    return ConfigFacts(graph, keys, states, referrers, foreign)
