@@ -556,3 +556,35 @@ def test_moved_evidence_never_pairs_with_a_twin_call_it_did_not_record(tmp_path:
     (repo / "train.py").write_text("import os\n" + TWINS)
     _, report, _ = run_cli(repo, "scan", ".")
     assert "safe" not in [s["verdict"] for s in report["sites"]]
+
+
+def _as_global_ranks(files: list[Path], ranks: list[int], world: int) -> None:
+    """Rewrite hand-made evidence as processes `ranks` of a `world`-rank job whose DDP ran
+    on sub-groups (`dist.new_group`): group-local ranks stay as they are."""
+    for path, rank in zip(files, ranks):
+        doc = json.loads(path.read_text())
+        doc.update(rank=rank, world_size=world, pid=2000 + rank)
+        path.write_text(json.dumps(doc))
+
+
+def test_subgroup_evidence_from_one_node_does_not_cover_the_job(repo: Path, tmp_path: Path):
+    node0 = write_run(repo, [[traced(repo)], [traced(repo)]], out=tmp_path / "node0")
+    _as_global_ranks(node0, [0, 1], 4)
+    _, report, _ = run_cli(repo, "scan", ".", "--evidence", str(tmp_path / "node0"))
+    site = only_site(report)
+    assert site["verdict"] == "unknown"
+    assert "recorded ranks [0, 1] of 4" in site["reason"]
+    node1 = write_run(repo, [[traced(repo)], [traced(repo)]], out=tmp_path / "node1")
+    _as_global_ranks(node1, [2, 3], 4)
+    _, report, _ = run_cli(
+        repo,
+        "scan",
+        ".",
+        "--evidence",
+        str(tmp_path / "node0"),
+        "--evidence",
+        str(tmp_path / "node1"),
+    )
+    site = only_site(report)
+    assert site["verdict"] == "safe"
+    assert (site["evidence"][0]["world_size"], site["evidence"][0]["ranks"]) == (4, [0, 1, 2, 3])

@@ -54,6 +54,10 @@ class Process:
     command: tuple[str, ...]
     argv: tuple[str, ...] = field(default=(), compare=False)  # the process's own sys.argv
     cwd: str = field(default="", compare=False)  # its working folder, relative to the root
+    # its rank and world size in the default process group (a DDP on a sub-group records
+    # its group's own); None in evidence that did not say
+    rank: int | None = field(default=None, compare=False)
+    world_size: int | None = field(default=None, compare=False)
     files_read: dict[str, str] = field(default_factory=dict, compare=False)  # path -> sha256
     changed: tuple[str, ...] = ()  # files it read that no longer hold what it read
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # probe timings etc.
@@ -251,6 +255,8 @@ def parse(file: Path, data: bytes, repo: Repo, hashes: dict[str, str | None]) ->
         command=tuple(str(c) for c in command),
         argv=tuple(str(a) for a in _optional(doc, "argv", list, [])),
         cwd=_cwd(doc.get("cwd"), repo.root),
+        rank=_optional(doc, "rank", int, None),
+        world_size=_optional(doc, "world_size", int, None),
         files_read=files_read,
         changed=_changed(files_read, repo.root, hashes),
         extra={k: v for k, v in doc.items() if k in ("probe",)},

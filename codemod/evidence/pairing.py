@@ -171,6 +171,22 @@ def _probe_times(group: list[Instance]) -> ProbeTimes | None:
     return ProbeTimes(true_ms, false_ms, static)
 
 
+def _global(inst: Instance) -> tuple[int, int]:
+    """The instance's process as a rank of the whole job (the default process group): a
+    run covers a site only with evidence from every one of those, not just a sub-group's."""
+    process = inst.process
+    if process.rank is not None and process.world_size is not None:
+        return process.rank, max(process.world_size, inst.world_size)
+    return inst.rank, inst.world_size
+
+
+def _every_rank(ranks: tuple[int, ...], world_size: int) -> bool:
+    """ranks == 0..world_size-1, by arithmetic: world_size comes from a file."""
+    return len(ranks) == world_size and (
+        not ranks or (ranks[0] == 0 and ranks[-1] == world_size - 1)
+    )
+
+
 def _summaries(instances: list[Instance]) -> tuple[RunSummary, ...]:
     by_run: dict[str, list[Instance]] = defaultdict(list)
     for inst in instances:
@@ -179,8 +195,8 @@ def _summaries(instances: list[Instance]) -> tuple[RunSummary, ...]:
         RunSummary(
             kind=group[0].process.kind,
             command=_command(group[0]),
-            world_size=max(i.world_size for i in group),
-            ranks=tuple(sorted({i.rank for i in group})),
+            world_size=max(_global(i)[1] for i in group),
+            ranks=tuple(sorted({_global(i)[0] for i in group})),
             iterations=min(i.iterations for i in group),
             files=tuple(sorted({i.process.file.name for i in group})),
             static_graph_hint=_same_set(group),
@@ -235,7 +251,7 @@ def _judge(instances: list[Instance], min_steps: int) -> Coverage:
     for run in runs:
         if run.world_size < 2:
             problems.append(f"`{run.command}` ran at world size {run.world_size}")
-        elif set(run.ranks) != set(range(run.world_size)):
+        elif not _every_rank(run.ranks, run.world_size):
             problems.append(f"`{run.command}` recorded ranks {list(run.ranks)} of {run.world_size}")
         elif run.iterations < min_steps:
             problems.append(
