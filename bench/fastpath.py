@@ -19,7 +19,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import make_file
-from timing import ddp_codemod, time_command
+from timing import Timing, ddp_codemod, time_command
+
+
+def measure(files: int, repeat: int) -> tuple[Timing, Timing, Timing]:
+    """(import click, the hook, the check hook) over `files` files without a candidate."""
+    rng = random.Random(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp)
+        subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+        names = []
+        for i in range(files):
+            (repo / f"module_{i}.py").write_text(make_file(rng, None, None))
+            names.append(f"module_{i}.py")
+        click = time_command([sys.executable, "-c", "import click"], repeat, repo)
+        hook = time_command([*ddp_codemod(), "apply", *names], repeat, repo)
+        check = time_command([*ddp_codemod(), "apply", "--dry-run", *names], repeat, repo)
+    return click, hook, check
 
 
 def main() -> None:
@@ -27,17 +43,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
-    rng = random.Random(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        repo = Path(tmp)
-        subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-        names = []
-        for i in range(args.files):
-            (repo / f"module_{i}.py").write_text(make_file(rng, None, None))
-            names.append(f"module_{i}.py")
-        click = time_command([sys.executable, "-c", "import click"], args.repeat, repo)
-        hook = time_command([*ddp_codemod(), "apply", *names], args.repeat, repo)
-        check = time_command([*ddp_codemod(), "apply", "--dry-run", *names], args.repeat, repo)
+    click, hook, check = measure(args.files, args.repeat)
     print(f"{args.files} files without a candidate; best of {args.repeat} runs (median)\n")
     print("| command | wall s | ratio |\n|---|---:|---:|")
     print(f'| `python -c "import click"` | {click} | 1.00x |')

@@ -37,8 +37,9 @@ def _folders(rel: str) -> list[str]:
 def foreign_readers(configs: Iterable[str], python: Iterable[tuple[str, bytes]]) -> dict[str, str]:
     """For each config that only another framework's code reads, that framework's name."""
     wanted = {folder for rel in configs for folder in _folders(rel)}
-    if not wanted:
-        return {}
+    python = list(python)
+    if not wanted or not any(name in data for _, data in python for name in FOREIGN):
+        return {}  # the common case: no file so much as names another framework
     imports: dict[str, set[bytes]] = {}
     for rel, data in python:
         found = _frameworks(data)
