@@ -9,8 +9,9 @@ no-op visitor (bench/libcst_noop.py), with the ratios the project aims for: scan
 5x grep, at least 50x faster than the libcst runner; then the pre-commit fast path
 (bench/fastpath.py) against `python -c "import click"`, at most 1.5x. Give a folder
 that holds many real repos to time them as one tree; --no-libcst skips the slow runner.
-The libcst runner takes minutes, so by default it runs over a random sample of files and is scaled up by bytes (its start-up
-is measured apart and added once); --libcst-all runs it over every file instead.
+The libcst runner takes minutes, so by default it runs over a random sample of files and
+is scaled up by bytes (its start-up is measured apart and added once); --libcst-all runs
+it over every file instead.
 """
 
 from __future__ import annotations
