@@ -81,6 +81,17 @@ def _string(expr: ast.AST | None) -> str | None:
     return None
 
 
+def _first_line(node: ast.AST) -> int:
+    """The first line of `node` or of any child that starts above it, and so on down: in
+    Python's grammar only decorators do, but any node that did would be covered."""
+    first: int = node.lineno  # type: ignore[attr-defined]
+    for child in ast.iter_child_nodes(node):
+        line = getattr(child, "lineno", None)
+        if line is not None and line < first:
+            first = min(first, _first_line(child))
+    return first
+
+
 class Positions:
     """ast positions (UTF-8 byte columns) as character spans and source text."""
 
@@ -145,14 +156,25 @@ class Finder:
         if end is None:
             return True
         i = bisect.bisect_left(self.needles, node.lineno)  # type: ignore[attr-defined]
-        return i < len(self.needles) and self.needles[i] <= end
+        if i < len(self.needles) and self.needles[i] <= end:
+            return True
+        # A needle above the node's own first line may still lie inside a child that starts
+        # above it (decorators sit above `def` and `class`): asked only when one is there.
+        return i > 0 and self.needles[i - 1] >= _first_line(node)
 
-    def _children(self, node: ast.AST) -> None:
+    def _children(self, node: ast.AST, skip: frozenset[int] = frozenset()) -> None:
         for child in ast.iter_child_nodes(node):
-            if self._spans_needle(child):
+            if id(child) not in skip and self._spans_needle(child):
                 self._enter(child)
 
     def _enter(self, node: ast.AST) -> None:
+        decorators: list[ast.expr] = getattr(node, "decorator_list", None) or []
+        if decorators:  # evaluated in the enclosing scope, before the definition exists
+            self.parents.append(node)
+            for decorator in decorators:
+                if self._spans_needle(decorator):
+                    self._enter(decorator)
+            self.parents.pop()
         scope = self.table.scopes.get(node)
         if scope is None and isinstance(node, ast.Lambda):
             scope = self.table.lambda_scope(node, self.scope)
@@ -162,7 +184,7 @@ class Finder:
         handler = self._handlers.get(type(node))
         if handler is not None:
             handler(node)
-        self._children(node)
+        self._children(node, frozenset(map(id, decorators)))
         self.parents.pop()
         if scope is not None:
             self.scopes.pop()
