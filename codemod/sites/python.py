@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codemod.discover.prefilter import NEEDLE
+from codemod.discover.prefilter import mentions
 from codemod.model import KEEP_COMMENT, Fix, Kind, Site, Span
 from codemod.recorder._ddp_codemod_source import source_lines
 from codemod.sites import kwargs_flow
@@ -146,7 +146,7 @@ class Finder:
         """Visit only subtrees that span a line mentioning the setting: every site has its
         keyword, key or strategy name on such a line, and most of a file has none."""
         lowered = (line.lower() for line in self.pos.lines)
-        self.needles = [n for n, line in enumerate(lowered, start=1) if NEEDLE in line]
+        self.needles = [n for n, line in enumerate(lowered, start=1) if mentions(line)]
         if self.needles:
             self.parents.append(tree)
             self._children(tree)
