@@ -17,7 +17,7 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from codemod.model import Fix, Kind
 
@@ -44,6 +44,9 @@ class Api:
 KeywordHandler = Callable[["Finder", "ast.Call", "ast.keyword", "Edit"], None]
 # A module-level `dotted.name = value`; returns True when it was a site of its own.
 AssignmentHandler = Callable[["Finder", "ast.Assign", "ast.expr", str], bool]
+# Any visited node of one ast type (the finder visits only subtrees on lines that
+# mention the setting, so this stays cheap).
+NodeHandler = Callable[["Finder", Any], None]
 _H = TypeVar("_H")
 
 _EXACT: dict[str, tuple[Kind, Fix]] = {}
@@ -51,6 +54,7 @@ _BY_PACKAGE: dict[tuple[str, str], tuple[Kind, Fix]] = {}  # (top-level package,
 _FACTORIES: set[tuple[str, str]] = set()
 _KEYWORDS: dict[str, KeywordHandler] = {}
 _ASSIGNMENTS: list[AssignmentHandler] = []
+_NODES: dict[type, list[NodeHandler]] = {}
 _loaded = False
 
 
@@ -93,6 +97,17 @@ def assignment(handler: _H) -> _H:
     return handler
 
 
+def node(*types: type) -> Callable[[_H], _H]:
+    """Register a handler for every visited node of these ast types."""
+
+    def register(handler: _H) -> _H:
+        for kind in types:
+            _NODES.setdefault(kind, []).append(handler)  # type: ignore[arg-type]
+        return handler
+
+    return register
+
+
 def load() -> None:
     """Import every framework module once; each registers itself on import."""
     global _loaded
@@ -130,6 +145,11 @@ def keyword_handlers() -> dict[str, KeywordHandler]:
 def assignment_handlers() -> list[AssignmentHandler]:
     load()
     return _ASSIGNMENTS
+
+
+def node_handlers() -> dict[type, list[NodeHandler]]:
+    load()
+    return _NODES
 
 
 def false_like(word: str) -> str:

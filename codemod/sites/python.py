@@ -28,6 +28,7 @@ from codemod.sites.catalogue import (
     is_factory,
     keyword_handlers,
     known_api,
+    node_handlers,
 )
 from codemod.sites.names import NameTable, Scope, dotted_name
 from codemod.sites.subclasses import Subclasses, init_default, own_fix
@@ -37,7 +38,9 @@ from codemod.sites.subclasses import Subclasses, init_default, own_fix
 class Edit:
     """Where the rewriter acts for one site: found again in libcst by start positions."""
 
-    target: str  # "arg", "element" (a dict display entry) or "assign" (kw["k"] = v)
+    # "arg", "element" (a dict display entry), "assign" (kw["k"] = v), or "none" for
+    # report-only sites that no rewrite ever reaches (command-line flags in strings)
+    target: str
     start: tuple[int, int]  # (line, 0-based character column) of the target
     name: str  # keyword or key, to double-check the node found
 
@@ -140,6 +143,7 @@ class Finder:
             ast.Dict: self.visit_Dict,
             ast.Assign: self.visit_Assign,
         }
+        self._node_handlers = node_handlers()
 
     # Traversal bookkeeping -----------------------------------------------------------
     def run(self, tree: ast.Module) -> None:
@@ -184,6 +188,8 @@ class Finder:
         handler = self._handlers.get(type(node))
         if handler is not None:
             handler(node)
+        for extra in self._node_handlers.get(type(node), ()):
+            extra(self, node)
         self._children(node, frozenset(map(id, decorators)))
         self.parents.pop()
         if scope is not None:
@@ -385,7 +391,10 @@ class Finder:
         note: str = "",
         setting_end: ast.AST | None = None,
         report_only: str = "",
+        value_text: str | None = None,
     ) -> None:
+        """Record a site; `value_text` stands for the value's source when the value is
+        only part of a node (a flag's `True` inside a command string)."""
         span = self.span_of(construct)
         site = Site(
             path=self.ctx.rel,
@@ -394,7 +403,7 @@ class Finder:
             setting_span=self.pos.span(setting, setting_end),
             kind=kind,
             setting=name,
-            value=self.pos.source(self.span_of(value)),
+            value=self.pos.source(self.span_of(value)) if value_text is None else value_text,
             literal=_literal(value) if literal is None else literal,
             fix=fix,
             qualname=self.scope.qualname,
