@@ -127,6 +127,14 @@ def known_api(qualname: str) -> Api | None:
     return Api(hit[0], hit[1], qualname) if hit else None
 
 
+def api_last_names() -> set[str]:
+    """Last names of the APIs whose DDP is built where they are called (not later by a
+    framework): what a file must mention to hold a helper that forwards into one."""
+    load()
+    exact = {q.rsplit(".", 1)[-1] for q, (kind, _) in _EXACT.items() if not kind.built_later}
+    return exact | {name for (_, name), (kind, _) in _BY_PACKAGE.items() if not kind.built_later}
+
+
 def is_factory(qualname: str) -> bool:
     load()
     return _split(qualname) in _FACTORIES

@@ -272,8 +272,30 @@ class Finder:
             elif kw.arg == KEYWORD:
                 if api is not None:
                     self.add(node, kw, api.kind, kw.arg, kw.value, api.fix, api.name, edit)
+                else:
+                    self._helper_call(node, kw, edit)
             elif kw.arg in handlers:
                 handlers[kw.arg](self, node, kw, edit)
+
+    def _helper_call(self, node: ast.Call, kw: ast.keyword, edit: Edit) -> None:
+        """`build_ddp(model, find_unused_parameters=True)` where the repo's `build_ddp`
+        forwards its `**kwargs` into a DDP call: the keyword reaches DDP from here."""
+        for qualname in sorted(q for q in self.table.resolve(node.func, self.scope) if q):
+            if qualname in self.table.classes:
+                continue
+            helper = self.subclasses.helper(qualname)
+            if helper is None:
+                continue
+            why = ""
+            if helper.problem:
+                why = (
+                    f"`{helper.name}` passes its **kwargs on to {helper.api.name}, but "
+                    f"{helper.problem}, so what DDP gets cannot be proven from here; report only"
+                )
+            api = helper.api
+            assert kw.arg is not None
+            self.add(node, kw, api.kind, kw.arg, kw.value, api.fix, qualname, edit, report_only=why)
+            return
 
     def visit_Dict(self, node: ast.Dict) -> None:
         for key, value in zip(node.keys, node.values):
