@@ -349,6 +349,11 @@ class Finder:
             )
             return
         feeds, note = kwargs_flow.consumer(self, construct)
+        text = isinstance(value, ast.JoinedStr) or (
+            isinstance(value, ast.Constant) and isinstance(value.value, str)
+        )
+        if feeds is None and text:
+            return  # text under the key that reaches no DDP call: a help table, docs
         self.add(
             construct,
             setting,
