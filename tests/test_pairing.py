@@ -250,6 +250,46 @@ def test_helper_call_pairs_by_the_call_inside_the_helper(tmp_path: Path):
     assert [(s["path"], s["verdict"]) for s in report["sites"]] == [("lib/ddp.py", "safe")]
 
 
+FORWARDING = {
+    "lib/ddp.py": """from torch.nn.parallel import DistributedDataParallel as DDP
+
+
+def make_ddp(model, **kwargs):
+    return DDP(model, **kwargs)
+""",
+    "train.py": """from lib.ddp import make_ddp
+
+
+def main(model):
+    model = make_ddp(model, find_unused_parameters=True)
+""",
+}
+
+
+def test_forwarding_helper_call_pairs_through_the_callers_frame(tmp_path: Path):
+    """The keyword reaches DDP through the helper's **kwargs: the recorded call site is the
+    helper's DDP call (no site there), and the caller's frame lies inside the site's span."""
+    repo = tmp_path / "r"
+    for rel, text in FORWARDING.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
+
+    def inst() -> dict:
+        return instance(
+            call_site(repo, "lib/ddp.py", 5, 5, "make_ddp"),
+            [
+                frame(repo, "lib/ddp.py", 5, "make_ddp", (4, 5)),
+                frame(repo, "train.py", 5, "main", (4, 5)),
+            ],
+        )
+
+    write_run(repo, [[inst()], [inst()]])
+    code, report, _ = run_cli(repo, "apply", ".")
+    assert [(s["path"], s["verdict"]) for s in report["sites"]] == [("train.py", "safe")]
+    assert code == 1
+    assert "find_unused_parameters" not in (repo / "train.py").read_text()
+
+
 LIGHTNING = """import lightning as L
 from lightning.pytorch.strategies import DDPStrategy
 

@@ -37,7 +37,7 @@ def _token(value: cst.BaseExpression, fix: Fix) -> str:
     return new.value if isinstance(new, (cst.Name, cst.SimpleString)) else ""
 
 
-Target = Union[cst.Arg, cst.DictElement, cst.Assign]
+Target = Union[cst.Arg, cst.DictElement, cst.Assign, cst.SimpleString]
 
 
 class _Locator(cst.CSTVisitor):
@@ -66,7 +66,8 @@ class _Locator(cst.CSTVisitor):
         if edit is not None and edit.name == name:
             self.found[edit] = node
             self.spans[node] = self._span(node)
-            self.spans[node.value] = self._span(node.value)
+            if not isinstance(node, cst.SimpleString):  # a string is its own value
+                self.spans[node.value] = self._span(node.value)
             if kind == "arg" and self.calls:
                 self.owner[edit] = self.calls[-1]
 
@@ -82,6 +83,9 @@ class _Locator(cst.CSTVisitor):
     def visit_DictElement(self, node: cst.DictElement) -> None:
         key = node.key.evaluated_value if isinstance(node.key, cst.SimpleString) else None
         self._take("element", node, key if isinstance(key, str) else None)
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        self._take("string", node, node.value)  # a Lightning strategy name, as written
 
     def visit_Assign(self, node: cst.Assign) -> None:
         target = node.targets[0].target if len(node.targets) == 1 else None
@@ -121,6 +125,12 @@ class _Rewriter(cst.CSTTransformer):
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign:
         return self._value(original_node, updated_node)  # type: ignore[return-value]
 
+    def leave_SimpleString(
+        self, original_node: cst.SimpleString, updated_node: cst.SimpleString
+    ) -> cst.BaseExpression:
+        fix = self.values.get(original_node)
+        return updated_node if fix is None else _new_value(updated_node, fix)
+
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
         targets = self.removals.get(original_node)
         if not targets:
@@ -151,6 +161,11 @@ def rewrite(text: str, edits: Sequence[tuple[Edit, Fix]]) -> tuple[str, list[tup
                 raise RewriteError(f"`{edit.name}` at line {edit.start[0]} is not a call argument")
             removals.setdefault(owner, set()).add(node)
             token = ""
+        elif isinstance(node, cst.SimpleString):
+            values[node] = fix
+            token = _token(node, fix)
+            changes.append((Change(fix, locator.spans[node], locator.spans[node]), token))
+            continue
         else:
             values[node] = fix
             token = _token(node.value, fix)

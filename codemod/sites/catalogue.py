@@ -17,7 +17,7 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from codemod.model import Fix, Kind
 
@@ -44,6 +44,9 @@ class Api:
 KeywordHandler = Callable[["Finder", "ast.Call", "ast.keyword", "Edit"], None]
 # A module-level `dotted.name = value`; returns True when it was a site of its own.
 AssignmentHandler = Callable[["Finder", "ast.Assign", "ast.expr", str], bool]
+# Any visited node of one ast type (the finder visits only subtrees on lines that
+# mention the setting, so this stays cheap).
+NodeHandler = Callable[["Finder", Any], None]
 _H = TypeVar("_H")
 
 _EXACT: dict[str, tuple[Kind, Fix]] = {}
@@ -51,6 +54,7 @@ _BY_PACKAGE: dict[tuple[str, str], tuple[Kind, Fix]] = {}  # (top-level package,
 _FACTORIES: set[tuple[str, str]] = set()
 _KEYWORDS: dict[str, KeywordHandler] = {}
 _ASSIGNMENTS: list[AssignmentHandler] = []
+_NODES: dict[type, list[NodeHandler]] = {}
 _loaded = False
 
 
@@ -93,6 +97,17 @@ def assignment(handler: _H) -> _H:
     return handler
 
 
+def node(*types: type) -> Callable[[_H], _H]:
+    """Register a handler for every visited node of these ast types."""
+
+    def register(handler: _H) -> _H:
+        for kind in types:
+            _NODES.setdefault(kind, []).append(handler)  # type: ignore[arg-type]
+        return handler
+
+    return register
+
+
 def load() -> None:
     """Import every framework module once; each registers itself on import."""
     global _loaded
@@ -110,6 +125,14 @@ def known_api(qualname: str) -> Api | None:
     load()
     hit = _EXACT.get(qualname) or _BY_PACKAGE.get(_split(qualname))
     return Api(hit[0], hit[1], qualname) if hit else None
+
+
+def api_last_names() -> set[str]:
+    """Last names of the APIs whose DDP is built where they are called (not later by a
+    framework): what a file must mention to hold a helper that forwards into one."""
+    load()
+    exact = {q.rsplit(".", 1)[-1] for q, (kind, _) in _EXACT.items() if not kind.built_later}
+    return exact | {name for (_, name), (kind, _) in _BY_PACKAGE.items() if not kind.built_later}
 
 
 def is_factory(qualname: str) -> bool:
@@ -130,6 +153,11 @@ def keyword_handlers() -> dict[str, KeywordHandler]:
 def assignment_handlers() -> list[AssignmentHandler]:
     load()
     return _ASSIGNMENTS
+
+
+def node_handlers() -> dict[type, list[NodeHandler]]:
+    load()
+    return _NODES
 
 
 def false_like(word: str) -> str:

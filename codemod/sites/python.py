@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codemod.discover.prefilter import NEEDLE
+from codemod.discover.prefilter import mentions
 from codemod.model import KEEP_COMMENT, Fix, Kind, Site, Span
 from codemod.recorder._ddp_codemod_source import source_lines
 from codemod.sites import kwargs_flow
@@ -28,6 +28,7 @@ from codemod.sites.catalogue import (
     is_factory,
     keyword_handlers,
     known_api,
+    node_handlers,
 )
 from codemod.sites.names import NameTable, Scope, dotted_name
 from codemod.sites.subclasses import Subclasses, init_default, own_fix
@@ -37,7 +38,9 @@ from codemod.sites.subclasses import Subclasses, init_default, own_fix
 class Edit:
     """Where the rewriter acts for one site: found again in libcst by start positions."""
 
-    target: str  # "arg", "element" (a dict display entry) or "assign" (kw["k"] = v)
+    # "arg", "element" (a dict display entry), "assign" (kw["k"] = v), or "none" for
+    # report-only sites that no rewrite ever reaches (command-line flags in strings)
+    target: str
     start: tuple[int, int]  # (line, 0-based character column) of the target
     name: str  # keyword or key, to double-check the node found
 
@@ -79,6 +82,17 @@ def _string(expr: ast.AST | None) -> str | None:
     if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
         return expr.value
     return None
+
+
+def _first_line(node: ast.AST) -> int:
+    """The first line of `node` or of any child that starts above it, and so on down: in
+    Python's grammar only decorators do, but any node that did would be covered."""
+    first: int = node.lineno  # type: ignore[attr-defined]
+    for child in ast.iter_child_nodes(node):
+        line = getattr(child, "lineno", None)
+        if line is not None and line < first:
+            first = min(first, _first_line(child))
+    return first
 
 
 class Positions:
@@ -129,13 +143,14 @@ class Finder:
             ast.Dict: self.visit_Dict,
             ast.Assign: self.visit_Assign,
         }
+        self._node_handlers = node_handlers()
 
     # Traversal bookkeeping -----------------------------------------------------------
     def run(self, tree: ast.Module) -> None:
         """Visit only subtrees that span a line mentioning the setting: every site has its
         keyword, key or strategy name on such a line, and most of a file has none."""
         lowered = (line.lower() for line in self.pos.lines)
-        self.needles = [n for n, line in enumerate(lowered, start=1) if NEEDLE in line]
+        self.needles = [n for n, line in enumerate(lowered, start=1) if mentions(line)]
         if self.needles:
             self.parents.append(tree)
             self._children(tree)
@@ -145,14 +160,25 @@ class Finder:
         if end is None:
             return True
         i = bisect.bisect_left(self.needles, node.lineno)  # type: ignore[attr-defined]
-        return i < len(self.needles) and self.needles[i] <= end
+        if i < len(self.needles) and self.needles[i] <= end:
+            return True
+        # A needle above the node's own first line may still lie inside a child that starts
+        # above it (decorators sit above `def` and `class`): asked only when one is there.
+        return i > 0 and self.needles[i - 1] >= _first_line(node)
 
-    def _children(self, node: ast.AST) -> None:
+    def _children(self, node: ast.AST, skip: frozenset[int] = frozenset()) -> None:
         for child in ast.iter_child_nodes(node):
-            if self._spans_needle(child):
+            if id(child) not in skip and self._spans_needle(child):
                 self._enter(child)
 
     def _enter(self, node: ast.AST) -> None:
+        decorators: list[ast.expr] = getattr(node, "decorator_list", None) or []
+        if decorators:  # evaluated in the enclosing scope, before the definition exists
+            self.parents.append(node)
+            for decorator in decorators:
+                if self._spans_needle(decorator):
+                    self._enter(decorator)
+            self.parents.pop()
         scope = self.table.scopes.get(node)
         if scope is None and isinstance(node, ast.Lambda):
             scope = self.table.lambda_scope(node, self.scope)
@@ -162,7 +188,9 @@ class Finder:
         handler = self._handlers.get(type(node))
         if handler is not None:
             handler(node)
-        self._children(node)
+        for extra in self._node_handlers.get(type(node), ()):
+            extra(self, node)
+        self._children(node, frozenset(map(id, decorators)))
         self.parents.pop()
         if scope is not None:
             self.scopes.pop()
@@ -244,8 +272,30 @@ class Finder:
             elif kw.arg == KEYWORD:
                 if api is not None:
                     self.add(node, kw, api.kind, kw.arg, kw.value, api.fix, api.name, edit)
+                else:
+                    self._helper_call(node, kw, edit)
             elif kw.arg in handlers:
                 handlers[kw.arg](self, node, kw, edit)
+
+    def _helper_call(self, node: ast.Call, kw: ast.keyword, edit: Edit) -> None:
+        """`build_ddp(model, find_unused_parameters=True)` where the repo's `build_ddp`
+        forwards its `**kwargs` into a DDP call: the keyword reaches DDP from here."""
+        for qualname in sorted(q for q in self.table.resolve(node.func, self.scope) if q):
+            if qualname in self.table.classes:
+                continue
+            helper = self.subclasses.helper(qualname)
+            if helper is None:
+                continue
+            why = ""
+            if helper.problem:
+                why = (
+                    f"`{helper.name}` passes its **kwargs on to {helper.api.name}, but "
+                    f"{helper.problem}, so what DDP gets cannot be proven from here; report only"
+                )
+            api = helper.api
+            assert kw.arg is not None
+            self.add(node, kw, api.kind, kw.arg, kw.value, api.fix, qualname, edit, report_only=why)
+            return
 
     def visit_Dict(self, node: ast.Dict) -> None:
         for key, value in zip(node.keys, node.values):
@@ -299,6 +349,11 @@ class Finder:
             )
             return
         feeds, note = kwargs_flow.consumer(self, construct)
+        text = isinstance(value, ast.JoinedStr) or (
+            isinstance(value, ast.Constant) and isinstance(value.value, str)
+        )
+        if feeds is None and text:
+            return  # text under the key that reaches no DDP call: a help table, docs
         self.add(
             construct,
             setting,
@@ -363,7 +418,10 @@ class Finder:
         note: str = "",
         setting_end: ast.AST | None = None,
         report_only: str = "",
+        value_text: str | None = None,
     ) -> None:
+        """Record a site; `value_text` stands for the value's source when the value is
+        only part of a node (a flag's `True` inside a command string)."""
         span = self.span_of(construct)
         site = Site(
             path=self.ctx.rel,
@@ -372,7 +430,7 @@ class Finder:
             setting_span=self.pos.span(setting, setting_end),
             kind=kind,
             setting=name,
-            value=self.pos.source(self.span_of(value)),
+            value=self.pos.source(self.span_of(value)) if value_text is None else value_text,
             literal=_literal(value) if literal is None else literal,
             fix=fix,
             qualname=self.scope.qualname,

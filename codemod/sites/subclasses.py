@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codemod.model import Fix, Kind
+from codemod.sites import helpers
 from codemod.sites.catalogue import KEYWORD, Api, is_torch_ddp
 from codemod.sites.names import NameTable
 
@@ -58,12 +59,16 @@ class _ClassDef:
 
 
 class Subclasses:
-    """Lookup from a resolved qualified name to a repo-defined DDP subclass."""
+    """Lookup from a resolved qualified name to a repo-defined DDP subclass, and to a repo
+    helper that forwards `**kwargs` into DDP (found in the same repo-wide search)."""
 
-    def __init__(self, found: Iterable[Subclass] = ()) -> None:
+    def __init__(
+        self, found: Iterable[Subclass] = (), forwarding: helpers.Helpers | None = None
+    ) -> None:
         self._by_name: dict[str, list[Subclass]] = {}
         for sub in found:
             self._by_name.setdefault(sub.name.rsplit(".", 1)[-1], []).append(sub)
+        self._helpers = forwarding or helpers.Helpers()
 
     def lookup(self, qualname: str) -> Subclass | None:
         module, _, name = qualname.rpartition(".")
@@ -79,6 +84,9 @@ class Subclasses:
         sub = self.lookup(qualname)
         return Api(Kind.TORCH_DDP, sub.fix, qualname) if sub else None
 
+    def helper(self, qualname: str) -> helpers.Helper | None:
+        return self._helpers.lookup(qualname)
+
 
 class PendingSubclasses(Subclasses):
     """Stands in before the repo's subclasses are known: finds none, but notes whether a
@@ -93,6 +101,9 @@ class PendingSubclasses(Subclasses):
             self.missed = True
         return None
 
+    def helper(self, qualname: str) -> helpers.Helper | None:
+        return self.api(qualname)  # type: ignore[return-value]  # always None
+
 
 def _contains_run(haystack: list[str], needle: list[str]) -> bool:
     """`pkg.core` matches module `src.pkg.core.ddp`: src layouts and package re-exports."""
@@ -101,8 +112,15 @@ def _contains_run(haystack: list[str], needle: list[str]) -> bool:
 
 
 def discover(files: Iterable[tuple[Path, str, bytes]]) -> Subclasses:
-    """Subclasses defined in `files` (absolute path, module name, bytes)."""
+    """Subclasses and forwarding helpers defined in `files` (absolute path, module name,
+    bytes); helpers are found once the subclasses they may forward into are known."""
     pending = list(files)
+    found = _subclasses(pending)
+    table = Subclasses(found)
+    return Subclasses(found, helpers.discover(pending, table.api, {s.name for s in found}))
+
+
+def _subclasses(pending: list[tuple[Path, str, bytes]]) -> list[Subclass]:
     names = {"DistributedDataParallel"}
     parsed: set[Path] = set()
     defs: list[_ClassDef] = []
@@ -119,9 +137,9 @@ def discover(files: Iterable[tuple[Path, str, bytes]]) -> Subclasses:
         found = _resolve(defs)
         new_names = {s.name.rsplit(".", 1)[-1] for s in found} - names
         if not new_names:
-            return Subclasses(found)
+            return found
         names |= new_names
-    return Subclasses(_resolve(defs))
+    return _resolve(defs)
 
 
 def _resolve(defs: list[_ClassDef]) -> list[Subclass]:
