@@ -343,3 +343,39 @@ def test_allow_selector_for_a_file_not_passed_is_silent(tmp_path: Path):
     assert "warning" not in result.stderr  # pre-commit may pass b.py in another batch
     result = run("apply", "a.py", "--dry-run", "--allow", "a.py:99", cwd=tmp_path)
     assert "`a.py:99` (--allow) matched no site" in result.stderr
+
+
+# What apply left alone --------------------------------------------------------------------
+UNKNOWN_LINE = (
+    "train.py:2:20: unknown: torch-ddp find_unused_parameters=True: no evidence or allowlist "
+    "entry covers this site; left unchanged"
+)
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_apply_lists_each_site_left_alone_and_a_hint(tmp_path: Path, dry_run: bool):
+    write(tmp_path, "train.py", TRUE_SITE + "off = DDP(m, find_unused_parameters=False)\n")
+    args = ("--dry-run",) if dry_run else ()
+    result = run("apply", ".", *args, cwd=tmp_path)
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    verb = "Would rewrite" if dry_run else "Rewrote"
+    lines = result.stderr.splitlines()
+    assert lines[:2] == [  # an `off` site needs nothing: no line
+        UNKNOWN_LINE,
+        f"{verb} 0 sites in 0 files; left alone 2 sites: 1 unknown, 1 off.",
+    ]
+    (hint,) = lines[2:]
+    assert hint.startswith("hint: ")
+    for step in ("ddp-codemod trace -- ", "ddp-codemod probe MODULE:FACTORY --site", "--allow"):
+        assert step in hint
+
+
+def test_apply_gives_no_hint_when_nothing_left_alone_can_be_covered(tmp_path: Path):
+    write(tmp_path, "a.py", TRUE_SITE)
+    write(tmp_path, "b.py", DDP_IMPORT + "m = DDP(m, find_unused_parameters=flag)\n")
+    result = run("apply", ".", "--dry-run", "--allow", "a.py", cwd=tmp_path)
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("b.py:2:12: dynamic: torch-ddp find_unused_parameters=flag: ")
+    assert lines[1:] == ["Would rewrite 1 site in 1 file; left alone 1 site: 1 dynamic."]

@@ -114,20 +114,30 @@ def apply(
         _echo_sarif(result, with_changed=True)
     elif fmt == "json":
         click.echo(report.as_json(result.sites, result.errors, with_changed=True))
-    elif dry_run:
-        out = sys.stdout.buffer
-        for change in result.changes:
-            out.write(report_diff(change))
-        out.flush()
-        click.echo(report.apply_summary(result.sites, len(result.changes), dry_run), err=True)
     else:
-        for site in report.ordered([s for s in result.sites if s.changed]):
-            click.echo(report.site_line(site))
-        click.echo(report.apply_summary(result.sites, len(result.changes), dry_run), err=True)
+        if dry_run:
+            out = sys.stdout.buffer
+            for change in result.changes:
+                out.write(report_diff(change))
+            out.flush()
+        else:
+            for site in report.ordered([s for s in result.sites if s.changed]):
+                click.echo(report.site_line(site))
+        _echo_left_alone(result, dry_run)
     _emit_problems(result)
     if result.errors:
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_CHANGED if result.changes and not exit_zero else EXIT_CLEAN)
+
+
+def _echo_left_alone(result: RunResult, dry_run: bool) -> None:
+    """On stderr: each site apply left alone, the summary, and what to do next."""
+    for line in report.left_alone(result.sites):
+        click.echo(line, err=True)
+    click.echo(report.apply_summary(result.sites, len(result.changes), dry_run), err=True)
+    hint = report.next_step(result.sites)
+    if hint is not None:
+        click.echo(hint, err=True)
 
 
 def report_diff(change: FileChange) -> bytes:
