@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -379,3 +380,36 @@ def test_apply_gives_no_hint_when_nothing_left_alone_can_be_covered(tmp_path: Pa
     lines = result.stderr.splitlines()
     assert lines[0].startswith("b.py:2:12: dynamic: torch-ddp find_unused_parameters=flag: ")
     assert lines[1:] == ["Would rewrite 1 site in 1 file; left alone 1 site: 1 dynamic."]
+
+
+# --help -----------------------------------------------------------------------------------
+def _help(*command: str) -> str:
+    result = invoke(Path.cwd(), *command, "--help")
+    assert result.exit_code == 0
+    return " ".join(result.stdout.split())  # wrapping-independent
+
+
+def test_scan_and_apply_help_list_their_exit_codes():
+    assert "Exit codes: 0 no errors, whatever the verdicts 2 usage error" in _help("scan")
+    text = _help("apply")
+    assert "Exit codes: 0 nothing to change 1 something was rewritten" in text
+    assert "--exit-zero" in text.split("Exit codes:")[1]
+
+
+def test_every_probe_option_has_a_description():
+    text = invoke(Path.cwd(), "probe", "--help").stdout
+    options = text.split("Options:")[1]
+    for option in ("--world-size W", "--format [text|json]"):
+        (line,) = [ln for ln in options.splitlines() if ln.strip().startswith(option)]
+        described = re.sub(r"\[default: [^]]*\]", "", line.split(option, 1)[1])
+        assert described.strip(), f"{option} has no description"
+
+
+def test_top_level_help_gives_the_workflow_and_exit_codes():
+    text = invoke(Path.cwd(), "--help").stdout
+    workflow = text.split("Workflow, from the repo root:")[1]
+    lines = [ln.strip() for ln in workflow.splitlines() if ln.strip()]
+    assert lines[0].startswith("ddp-codemod trace --steps 4 -- torchrun")
+    assert lines[1].startswith("ddp-codemod scan .")
+    assert lines[2].startswith("ddp-codemod apply . --dry-run")
+    assert "Exit codes:" in text

@@ -9,7 +9,17 @@ from typing import Any, NoReturn
 
 import click
 
-from codemod.cli.options import EVIDENCE, EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR, FORMAT, JOBS, PATHS
+from codemod.cli.options import (
+    APPLY_EXIT_CODES,
+    EVIDENCE,
+    EXIT_CHANGED,
+    EXIT_CLEAN,
+    EXIT_ERROR,
+    FORMAT,
+    JOBS,
+    PATHS,
+    SCAN_EXIT_CODES,
+)
 from codemod.discover.fastpath import nothing_to_find, unmatched_for_files
 from codemod.model import FileChange, RunResult
 from codemod.report import text as report
@@ -48,7 +58,7 @@ def _emit_problems(result: RunResult) -> None:
         click.echo(report.error_line(error), err=True)
 
 
-@click.command()
+@click.command(epilog=SCAN_EXIT_CODES)
 @PATHS
 @FORMAT
 @EVIDENCE
@@ -69,7 +79,7 @@ def scan(paths: tuple[str, ...], fmt: str, evidence: tuple[str, ...], jobs: int 
     sys.exit(EXIT_ERROR if result.errors else EXIT_CLEAN)
 
 
-@click.command()
+@click.command(epilog=APPLY_EXIT_CODES)
 @PATHS
 @click.option("--dry-run", is_flag=True, help="Write nothing; print a unified diff instead.")
 @click.option(
