@@ -39,10 +39,11 @@ could not be read, parsed or written; trace exits with its command's status.
 FORMAT = click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "sarif"]),
+    type=click.Choice(["text", "json", "sarif", "github"]),
     default="text",
     show_default=True,
-    help="Report as text lines, one JSON object, or SARIF 2.1.0 (with fixes).",
+    help="Report as text lines, one JSON object, SARIF 2.1.0 (with fixes), or GitHub "
+    "Actions annotations.",
 )
 PATHS = click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 EVIDENCE = click.option(

@@ -51,7 +51,18 @@ def _echo_sarif(result: RunResult, with_changed: bool) -> None:
     click.echo(sarif.dumps(doc))
 
 
-def _emit_problems(result: RunResult) -> None:
+def _echo_github(result: RunResult, changed_note: str | None) -> None:
+    """Workflow commands only, on stdout: errors and warnings are commands too."""
+    from codemod.report import github
+
+    lines = github.lines(result.sites, result.errors, result.warnings, Path.cwd(), changed_note)
+    for line in lines:
+        click.echo(line)
+
+
+def _emit_problems(result: RunResult, fmt: str) -> None:
+    if fmt == "github":  # already workflow commands on stdout
+        return
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     for error in result.errors:
@@ -69,13 +80,15 @@ def scan(paths: tuple[str, ...], fmt: str, evidence: tuple[str, ...], jobs: int 
     result = _run(paths or (".",), evidence=evidence, jobs=jobs, rewrite=fmt == "sarif")
     if fmt == "sarif":
         _echo_sarif(result, with_changed=False)
+    elif fmt == "github":
+        _echo_github(result, changed_note=None)
     elif fmt == "json":
         click.echo(report.as_json(result.sites, result.errors, with_changed=False))
     else:
         for site in report.ordered(result.sites):
             click.echo(report.site_line(site))
         click.echo(report.tally(result.sites) + ".", err=True)
-    _emit_problems(result)
+    _emit_problems(result, fmt)
     sys.exit(EXIT_ERROR if result.errors else EXIT_CLEAN)
 
 
@@ -122,6 +135,8 @@ def apply(
     )
     if fmt == "sarif":
         _echo_sarif(result, with_changed=True)
+    elif fmt == "github":
+        _echo_github(result, "apply rewrites it" if dry_run else "rewritten")
     elif fmt == "json":
         click.echo(report.as_json(result.sites, result.errors, with_changed=True))
     else:
@@ -134,7 +149,7 @@ def apply(
             for site in report.ordered([s for s in result.sites if s.changed]):
                 click.echo(report.site_line(site))
         _echo_left_alone(result, dry_run)
-    _emit_problems(result)
+    _emit_problems(result, fmt)
     if result.errors:
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_CHANGED if result.changes and not exit_zero else EXIT_CLEAN)

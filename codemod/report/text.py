@@ -61,10 +61,15 @@ def as_json(sites: list[Site], errors: list[FileError], with_changed: bool) -> s
 
 
 def site_line(site: Site) -> str:
+    where = f"{site.path}:{site.setting_span.line}:{site.setting_span.col}"
+    return f"{where}: {site.verdict.value}: {site_text(site)}"
+
+
+def site_text(site: Site) -> str:
+    """`torch-ddp find_unused_parameters=True: reason`: a site's line after its verdict."""
     value = _SPACE.sub(" ", site.value)
     setting = f"{site.setting}={value}" if value else site.setting
-    where = f"{site.path}:{site.setting_span.line}:{site.setting_span.col}"
-    return f"{where}: {site.verdict.value}: {site.kind.value} {setting}: {site.reason}"
+    return f"{site.kind.value} {setting}: {site.reason}"
 
 
 def unmatched_selector(text: str, origin: str) -> str:
