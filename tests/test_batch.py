@@ -275,3 +275,58 @@ def test_without_git_plain_folders_still_migrate_in_place(tmp_path: Path, monkey
     assert result.exit_code == 1, result.output
     assert "find_unused_parameters" not in (repo / "train.py").read_text()
     assert cli(tmp_path, "plain", "--branch", "x").exit_code == 2  # a usage error, no traceback
+
+
+# All or nothing per repo --------------------------------------------------------------------
+def _no_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh machine: no global or system git config, no GIT_AUTHOR_* / GIT_COMMITTER_*."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for key in GIT_IDENTITY:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    # never guess user@host.domain, even where the host name has a domain
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "user.useConfigOnly")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "true")
+
+
+def test_commit_without_a_git_identity_fails_before_creating_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    repo = make(tmp_path / "repo", {"pyproject.toml": ALLOW, "train.py": SITE})
+    before = state(repo)
+    _no_identity(tmp_path, monkeypatch)
+    for _ in range(2):  # a rerun meets the same problem, not a branch left behind
+        result = cli(tmp_path, "repo", "--branch", "ddp/off", "--commit")
+        assert result.exit_code == 2
+        assert result.stdout.startswith("repo: failed: no git identity to commit with")
+        assert "user.email" in result.stdout
+        assert result.stderr == "1 repo: 1 failed; 0 sites rewritten in 0 files.\n"
+        assert branches(repo) == ["main"]
+        assert state(repo) == before
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "A")  # half an identity is not enough
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "a@example.invalid")
+    assert "no git identity" in cli(tmp_path, "repo", "--branch", "b", "--commit").stdout
+    assert cli(tmp_path, "repo", "--branch", "b").exit_code == 1  # no commit: no identity needed
+
+
+def test_a_failed_commit_removes_the_branch_and_counts_nothing(tmp_path: Path):
+    repo = make(tmp_path / "repo", {"pyproject.toml": ALLOW, "train.py": SITE})
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho refused by the hook >&2\nexit 1\n")
+    hook.chmod(0o755)
+    before = state(repo)
+    for _ in range(2):
+        result = cli(tmp_path, "repo", "--branch", "ddp/off", "--commit", "--report", "r.json")
+        assert result.exit_code == 2
+        assert result.stdout.startswith("repo: failed: git commit: refused by the hook")
+        assert result.stderr == "1 repo: 1 failed; 0 sites rewritten in 0 files.\n"
+        assert branches(repo) == ["main"]
+        assert state(repo) == before
+        (entry,) = json.loads((tmp_path / "r.json").read_text())["repos"]
+        assert (entry["rewritten"], entry["files"], entry["branch"], entry["commit"]) == (
+            [], [], None, None
+        )  # fmt: skip
