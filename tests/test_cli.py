@@ -413,3 +413,23 @@ def test_top_level_help_gives_the_workflow_and_exit_codes():
     assert lines[1].startswith("ddp-codemod scan .")
     assert lines[2].startswith("ddp-codemod apply . --dry-run")
     assert "Exit codes:" in text
+
+
+def test_allow_in_file_mode_warns_only_for_the_files_given(tmp_path: Path):
+    write(tmp_path, "pyproject.toml", '[tool.ddp-codemod]\nexclude = ["vendor/"]\n')
+    write(tmp_path, "a.py", TRUE_SITE)
+    write(tmp_path, "util.py", "x = 1\n")
+    write(tmp_path, "vendor/lib.py", TRUE_SITE)
+    files = ("a.py", "util.py", "vendor/lib.py")
+    for selector in ("util.py", "vendor/lib.py", "vendor/*.py", "a.py::nowhere"):
+        result = run("apply", *files, "--dry-run", "--allow", selector, cwd=tmp_path)
+        assert f"`{selector}` (--allow) matched no site" in result.stderr, selector
+    for selector in ("other.py", "other/*.py"):  # another batch of files may hold it
+        result = run("apply", *files, "--dry-run", "--allow", selector, cwd=tmp_path)
+        assert "warning" not in result.stderr, selector
+
+
+def test_allow_help_says_when_an_unmatched_selector_is_silent():
+    text = _help("apply")
+    assert "When only files are given" in text
+    assert "names none of them" in text

@@ -100,7 +100,10 @@ def scan(paths: tuple[str, ...], fmt: str, evidence: tuple[str, ...], jobs: int 
     "allow",
     multiple=True,
     metavar="SELECTOR",
-    help="Allow rewriting these sites: PATH, PATH:LINE or PATH::QUALNAME (globs allowed).",
+    help="Allow rewriting these sites: PATH, PATH:LINE or PATH::QUALNAME (globs allowed), "
+    "relative to each PATH. A selector that matches no site warns. When only files are "
+    "given (pre-commit's case), it warns only if it names one of them: one that names none "
+    "of them says nothing, since another batch of files may hold its site.",
 )
 @click.option(
     "--style",
