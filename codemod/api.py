@@ -327,17 +327,18 @@ def _warn_unmatched(
     """Say when a selector matched nothing: a typo there silently allows nothing.
 
     When only files were named (pre-commit passes a batch of them), a `--allow` selector
-    whose file is not among them says nothing: another batch may hold it.
+    whose file is not among them says nothing: another batch may hold it. One that names a
+    given file warns, also when `exclude` dropped that file.
     """
     only_files = not whole and all(not (req.cwd / p).is_dir() for p in req.paths)
+    cwd = _absolute(req.cwd)
+    given = [_absolute(req.cwd / p) for p in req.paths] if only_files else []
     for text in req.allow:
         if (text, "--allow") in matched:
             continue
-        if only_files and not any(
-            s.matches_file(t.source.file)
-            for t in targets
-            for s in t.cli_selectors
-            if s.text == text
+        if only_files and not any(  # bases as in _targets
+            Selector.parse(text, "--allow", cwd if cwd in f.parents else f.parent).matches_file(f)
+            for f in given
         ):
             continue
         result.warnings.append(unmatched_selector(text, "--allow"))

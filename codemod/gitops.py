@@ -111,6 +111,24 @@ def slug(branch: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", branch).strip("-") or "branch"
 
 
+def identity_problem(top: Path) -> str | None:
+    """Why a commit in `top` would fail for want of an author or committer, or None.
+
+    `git var` applies the same rules as `git commit` (config, GIT_AUTHOR_* and
+    GIT_COMMITTER_*, user.useConfigOnly), so asking costs nothing and creates nothing.
+    """
+    for ident in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
+        out = git(top, "var", ident, check=False)
+        if out.returncode != 0:
+            lines = out.stderr.strip().splitlines()
+            return lines[-1] if lines else f"git var {ident}: exit {out.returncode}"
+    return None
+
+
+def delete_branch(top: Path, name: str) -> None:
+    git(top, "branch", "--quiet", "-D", name, check=False)
+
+
 def new_branch(tree: Path, name: str) -> None:
     git(tree, "checkout", "--quiet", "-b", name)
 

@@ -275,3 +275,148 @@ def test_without_git_plain_folders_still_migrate_in_place(tmp_path: Path, monkey
     assert result.exit_code == 1, result.output
     assert "find_unused_parameters" not in (repo / "train.py").read_text()
     assert cli(tmp_path, "plain", "--branch", "x").exit_code == 2  # a usage error, no traceback
+
+
+# All or nothing per repo --------------------------------------------------------------------
+def _no_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh machine: no global or system git config, no GIT_AUTHOR_* / GIT_COMMITTER_*."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for key in GIT_IDENTITY:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    # never guess user@host.domain, even where the host name has a domain
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "user.useConfigOnly")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "true")
+
+
+def test_commit_without_a_git_identity_fails_before_creating_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    repo = make(tmp_path / "repo", {"pyproject.toml": ALLOW, "train.py": SITE})
+    before = state(repo)
+    _no_identity(tmp_path, monkeypatch)
+    for _ in range(2):  # a rerun meets the same problem, not a branch left behind
+        result = cli(tmp_path, "repo", "--branch", "ddp/off", "--commit")
+        assert result.exit_code == 2
+        assert result.stdout.startswith("repo: failed: no git identity to commit with")
+        assert "user.email" in result.stdout
+        assert result.stderr == "1 repo: 1 failed; 0 sites rewritten in 0 files.\n"
+        assert branches(repo) == ["main"]
+        assert state(repo) == before
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "A")  # half an identity is not enough
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "a@example.invalid")
+    assert "no git identity" in cli(tmp_path, "repo", "--branch", "b", "--commit").stdout
+    assert cli(tmp_path, "repo", "--branch", "b").exit_code == 1  # no commit: no identity needed
+
+
+def test_a_failed_commit_removes_the_branch_and_counts_nothing(tmp_path: Path):
+    repo = make(tmp_path / "repo", {"pyproject.toml": ALLOW, "train.py": SITE})
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho refused by the hook >&2\nexit 1\n")
+    hook.chmod(0o755)
+    before = state(repo)
+    for _ in range(2):
+        result = cli(tmp_path, "repo", "--branch", "ddp/off", "--commit", "--report", "r.json")
+        assert result.exit_code == 2
+        assert result.stdout.startswith("repo: failed: git commit: refused by the hook")
+        assert result.stderr == "1 repo: 1 failed; 0 sites rewritten in 0 files.\n"
+        assert branches(repo) == ["main"]
+        assert state(repo) == before
+        (entry,) = json.loads((tmp_path / "r.json").read_text())["repos"]
+        assert (entry["rewritten"], entry["files"], entry["branch"], entry["commit"]) == (
+            [], [], None, None
+        )  # fmt: skip
+
+
+# Shards and merged reports ------------------------------------------------------------------
+def _five(base: Path) -> list[str]:
+    names = ["r3", "r0", "r4", "r1", "r2"]  # manifest order is not path order
+    for name in names:
+        make(base / name, {"pyproject.toml": ALLOW, "train.py": SITE})
+    (base / "fleet.txt").write_text("\n".join(names) + "\n")
+    return names
+
+
+def _repos_of(stdout: str) -> list[str]:
+    return [line.split(":", 1)[0] for line in stdout.splitlines() if not line.startswith(" ")]
+
+
+def test_shards_split_the_manifest_by_sorted_path(tmp_path: Path):
+    _five(tmp_path)
+    first = cli(tmp_path, "fleet.txt", "--dry-run", "--shard", "1/2")
+    second = cli(tmp_path, "fleet.txt", "--dry-run", "--shard", "2/2")
+    assert first.exit_code == second.exit_code == 1
+    assert _repos_of(first.stdout) == ["r0", "r4", "r2"]  # sorted r0 r1 r2 r3 r4: 0, 2, 4
+    assert _repos_of(second.stdout) == ["r3", "r1"]  # in manifest order
+    assert first.stderr.startswith("3 repos: 3 would-change;")
+    assert _repos_of(cli(tmp_path, "fleet.txt", "--dry-run", "--shard", "1/1").stdout) == [
+        "r3", "r0", "r4", "r1", "r2"
+    ]  # fmt: skip
+    empty = cli(tmp_path, "fleet.txt", "--dry-run", "--shard", "7/9")  # more shards than repos
+    assert (empty.exit_code, empty.stdout) == (0, "")
+    assert empty.stderr == "0 repos; 0 sites would be rewritten in 0 files.\n"
+
+
+@pytest.mark.parametrize("shard", ["0/2", "3/2", "1/0", "2", "a/b", "-1/2"])
+def test_bad_shard_is_a_usage_error(tmp_path: Path, shard: str):
+    _five(tmp_path)
+    result = cli(tmp_path, "fleet.txt", "--dry-run", "--shard", shard)
+    assert result.exit_code == 2
+    assert "--shard" in result.stderr
+    assert result.stdout == ""
+
+
+def test_merged_shard_reports_match_one_report(tmp_path: Path):
+    repos = fleet(tmp_path)
+    whole = cli(tmp_path, "fleet.txt", "--branch", "b", "--dry-run", "--report", "all.json")
+    for k in (1, 2, 3):
+        args = ("--branch", "b", "--dry-run", "--shard", f"{k}/3", "--report", f"s{k}.json")
+        cli(tmp_path, "fleet.txt", *args)
+    before = {name: state(repo) for name, repo in repos.items()}
+    merged = cli(tmp_path, "--merge-reports", "s3.json", "s1.json", "s2.json", "--report", "m.json")
+    assert merged.exit_code == 0, merged.output
+    assert {name: state(repo) for name, repo in repos.items()} == before
+    one = json.loads((tmp_path / "all.json").read_text())
+    joined = json.loads((tmp_path / "m.json").read_text())
+    assert joined["totals"] == one["totals"]
+    assert sorted(r["repo"] for r in joined["repos"]) == sorted(r["repo"] for r in one["repos"])
+    assert merged.stderr == whole.stderr
+
+    cli(tmp_path, "--merge-reports", "s1.json", "s2.json", "s3.json", "--report", "m.md")
+    rows = [r for r in (tmp_path / "m.md").read_text().splitlines() if r.startswith("| ")]
+    assert len(rows) == 1 + 6 + 1
+    assert rows[-1].startswith("| **total: 6 repos** |")
+
+
+def test_merge_warns_about_a_missing_shard(tmp_path: Path):
+    _five(tmp_path)
+    cli(tmp_path, "fleet.txt", "--dry-run", "--shard", "1/2", "--report", "a.json")
+    merged = cli(tmp_path, "--merge-reports", "a.json", "--report", "m.json")
+    assert merged.exit_code == 0
+    assert "warning: shard 2/2 missing" in merged.stderr
+    dup = cli(tmp_path, "--merge-reports", "a.json", "a.json", "--report", "m.json")
+    assert dup.exit_code == 2
+    assert "r0 is in more than one report" in dup.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--merge-reports", "a.json"),  # no --report
+        ("--merge-reports", "a.json", "--report", "m.md", "--branch", "b"),
+        ("--merge-reports", "a.json", "--report", "m.md", "--shard", "1/2"),
+        ("--merge-reports", "bad.json", "--report", "m.md"),
+        ("--merge-reports", "missing.json", "--report", "m.md"),
+    ],
+)
+def test_merge_usage_errors(tmp_path: Path, args):
+    _five(tmp_path)
+    cli(tmp_path, "fleet.txt", "--dry-run", "--report", "a.json")
+    (tmp_path / "bad.json").write_text('{"repos": [{"repo": 1}]}')
+    result = cli(tmp_path, *args)
+    assert result.exit_code == 2, result.output
+    assert not (tmp_path / "m.md").exists()

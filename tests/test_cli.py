@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -343,3 +344,92 @@ def test_allow_selector_for_a_file_not_passed_is_silent(tmp_path: Path):
     assert "warning" not in result.stderr  # pre-commit may pass b.py in another batch
     result = run("apply", "a.py", "--dry-run", "--allow", "a.py:99", cwd=tmp_path)
     assert "`a.py:99` (--allow) matched no site" in result.stderr
+
+
+# What apply left alone --------------------------------------------------------------------
+UNKNOWN_LINE = (
+    "train.py:2:20: unknown: torch-ddp find_unused_parameters=True: no evidence or allowlist "
+    "entry covers this site; left unchanged"
+)
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_apply_lists_each_site_left_alone_and_a_hint(tmp_path: Path, dry_run: bool):
+    write(tmp_path, "train.py", TRUE_SITE + "off = DDP(m, find_unused_parameters=False)\n")
+    args = ("--dry-run",) if dry_run else ()
+    result = run("apply", ".", *args, cwd=tmp_path)
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    verb = "Would rewrite" if dry_run else "Rewrote"
+    lines = result.stderr.splitlines()
+    assert lines[:2] == [  # an `off` site needs nothing: no line
+        UNKNOWN_LINE,
+        f"{verb} 0 sites in 0 files; left alone 2 sites: 1 unknown, 1 off.",
+    ]
+    (hint,) = lines[2:]
+    assert hint.startswith("hint: ")
+    for step in ("ddp-codemod trace -- ", "ddp-codemod probe MODULE:FACTORY --site", "--allow"):
+        assert step in hint
+
+
+def test_apply_gives_no_hint_when_nothing_left_alone_can_be_covered(tmp_path: Path):
+    write(tmp_path, "a.py", TRUE_SITE)
+    write(tmp_path, "b.py", DDP_IMPORT + "m = DDP(m, find_unused_parameters=flag)\n")
+    result = run("apply", ".", "--dry-run", "--allow", "a.py", cwd=tmp_path)
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("b.py:2:12: dynamic: torch-ddp find_unused_parameters=flag: ")
+    assert lines[1:] == ["Would rewrite 1 site in 1 file; left alone 1 site: 1 dynamic."]
+
+
+# --help -----------------------------------------------------------------------------------
+def _help(*command: str) -> str:
+    result = invoke(Path.cwd(), *command, "--help")
+    assert result.exit_code == 0
+    return " ".join(result.stdout.split())  # wrapping-independent
+
+
+def test_scan_and_apply_help_list_their_exit_codes():
+    assert "Exit codes: 0 no errors, whatever the verdicts 2 usage error" in _help("scan")
+    text = _help("apply")
+    assert "Exit codes: 0 nothing to change 1 something was rewritten" in text
+    assert "--exit-zero" in text.split("Exit codes:")[1]
+
+
+def test_every_probe_option_has_a_description():
+    text = invoke(Path.cwd(), "probe", "--help").stdout
+    options = text.split("Options:")[1]
+    for option in ("--world-size W", "--format [text|json]"):
+        (line,) = [ln for ln in options.splitlines() if ln.strip().startswith(option)]
+        described = re.sub(r"\[default: [^]]*\]", "", line.split(option, 1)[1])
+        assert described.strip(), f"{option} has no description"
+
+
+def test_top_level_help_gives_the_workflow_and_exit_codes():
+    text = invoke(Path.cwd(), "--help").stdout
+    workflow = text.split("Workflow, from the repo root:")[1]
+    lines = [ln.strip() for ln in workflow.splitlines() if ln.strip()]
+    assert lines[0].startswith("ddp-codemod trace --steps 4 -- torchrun")
+    assert lines[1].startswith("ddp-codemod scan .")
+    assert lines[2].startswith("ddp-codemod apply . --dry-run")
+    assert "Exit codes:" in text
+
+
+def test_allow_in_file_mode_warns_only_for_the_files_given(tmp_path: Path):
+    write(tmp_path, "pyproject.toml", '[tool.ddp-codemod]\nexclude = ["vendor/"]\n')
+    write(tmp_path, "a.py", TRUE_SITE)
+    write(tmp_path, "util.py", "x = 1\n")
+    write(tmp_path, "vendor/lib.py", TRUE_SITE)
+    files = ("a.py", "util.py", "vendor/lib.py")
+    for selector in ("util.py", "vendor/lib.py", "vendor/*.py", "a.py::nowhere"):
+        result = run("apply", *files, "--dry-run", "--allow", selector, cwd=tmp_path)
+        assert f"`{selector}` (--allow) matched no site" in result.stderr, selector
+    for selector in ("other.py", "other/*.py"):  # another batch of files may hold it
+        result = run("apply", *files, "--dry-run", "--allow", selector, cwd=tmp_path)
+        assert "warning" not in result.stderr, selector
+
+
+def test_allow_help_says_when_an_unmatched_selector_is_silent():
+    text = _help("apply")
+    assert "When only files are given" in text
+    assert "names none of them" in text

@@ -169,3 +169,51 @@ def test_both_hooks_pass_when_nothing_is_covered(tmp_path: Path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("Passed") == 2
     assert (repo / "train.py").read_text() == ALLOWED
+
+
+# The README's snippet, as written -----------------------------------------------------------
+README = CHECKOUT / "README.md"
+PLACEHOLDER = "git+https://example.invalid/ddp-codemod@COMMIT"
+
+
+def readme_precommit_config() -> str:
+    """The ```yaml block of README's pre-commit section."""
+    section = README.read_text(encoding="utf-8").split("\n## pre-commit\n", 1)[1]
+    return section.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_snippet_matches_the_hook_manifest():
+    import yaml
+
+    (repo_entry,) = yaml.safe_load(readme_precommit_config())["repos"]
+    (hook,) = repo_entry["hooks"]
+    (manifest,) = [
+        h
+        for h in yaml.safe_load((CHECKOUT / ".pre-commit-hooks.yaml").read_text())
+        if h["id"] == hook["id"]
+    ]
+    for key in ("entry", "language", "types_or"):
+        assert hook[key] == manifest[key], key
+    assert "rev" not in repo_entry or not str(repo_entry["rev"]).startswith("v")  # no tag yet
+    assert any(PLACEHOLDER in dep for dep in hook["additional_dependencies"])
+
+
+@pytest.mark.precommit
+def test_readme_snippet_runs_with_the_real_pre_commit(tmp_path: Path):
+    repo = _make_repo(tmp_path / "repo")
+    config = readme_precommit_config().replace(PLACEHOLDER, CHECKOUT.as_uri())
+    assert config != readme_precommit_config()  # only the package's location is replaced
+    (repo / ".pre-commit-config.yaml").write_text(config)
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    env = {**_env(), "PRE_COMMIT_HOME": str(tmp_path / "cache")}  # a fresh install of this tree
+    cmd = [sys.executable, "-m", "pre_commit", "run", "--all-files"]
+    first = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, env=env)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "files were modified by this hook" in first.stdout
+    assert (repo / "allowed.py").read_text() == DDP_IMPORT + "model = DDP(model)\n"
+    assert (repo / "unknown.py").read_text() == ALLOWED
+    _git(repo, "add", ".")
+    second = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, env=env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "Passed" in second.stdout

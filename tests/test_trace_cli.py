@@ -45,7 +45,7 @@ def test_environment_of_the_command(tmp_path: Path):
     assert len(seen["DDP_CODEMOD_RUN_ID"]) == 36
     assert seen["DDP_CODEMOD_REPO_ID"] == root_commit
     assert "DDP_CODEMOD_STEPS" not in seen  # a stale value from outside is not passed on
-    assert (tmp_path / "ev").is_dir()
+    assert not (tmp_path / "ev").exists()  # no DDP, no evidence: trace left no folder
     assert (
         traced.proc.stderr.strip()
         .splitlines()[-1]
@@ -195,3 +195,47 @@ def test_out_that_cannot_be_a_folder_is_a_usage_error(tmp_path: Path):
     assert traced.returncode == 2
     assert traced.proc.stdout == ""
     assert traced.proc.stderr.startswith("ddp-codemod: error: cannot create ")
+
+
+# Where the evidence goes ----------------------------------------------------------------------
+def test_a_run_without_ddp_leaves_no_evidence_folder(tmp_path: Path):
+    git_init(write_repo(tmp_path, {"README": "x\n"}))
+    for args in ((), ("--out", "a/b/c")):
+        traced = trace(tmp_path, [PYTHON, "-c", "pass"], *args)
+        assert traced.returncode == 0, traced.proc.stderr
+        assert "wrote 0 evidence files" in traced.proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".git", "README"]
+
+
+def test_an_evidence_folder_that_was_there_stays(tmp_path: Path):
+    (tmp_path / "a" / ".ddp-codemod").mkdir(parents=True)
+    assert trace(tmp_path, [PYTHON, "-c", "pass"], "--out", "a/.ddp-codemod/b").returncode == 0
+    assert trace(tmp_path / "a", [PYTHON, "-c", "pass"]).returncode == 0
+    assert [p.name for p in (tmp_path / "a").iterdir()] == [".ddp-codemod"]
+    assert list((tmp_path / "a" / ".ddp-codemod").iterdir()) == []
+
+
+def test_trace_below_the_repo_root_says_where_the_evidence_went(tmp_path: Path):
+    from codemod.evidence.trace import below_root_warning
+
+    git_init(write_repo(tmp_path, {"sub/train.py": "x = 1\n"}))
+    traced = trace(tmp_path / "sub", [PYTHON, "-c", "pass"])
+    lines = traced.proc.stderr.strip().splitlines()
+    assert lines == [
+        f"ddp-codemod: warning: trace ran in sub/, below the repo root {tmp_path}: evidence "
+        f"would name paths relative to sub/; run trace from {tmp_path}",
+        "ddp-codemod: wrote 0 evidence files to .ddp-codemod/ (no process of the command "
+        "built a DistributedDataParallel)",
+    ]
+    sub = tmp_path / "sub"
+    wrote = below_root_warning(tmp_path, sub / ".ddp-codemod", sub, wrote=True)
+    assert "went to sub/.ddp-codemod/" in wrote and "`ddp-codemod scan sub`" in wrote
+    assert "refuses it with --evidence" in wrote
+    elsewhere = below_root_warning(tmp_path, tmp_path / "ev", sub, wrote=True)
+    assert (
+        f"went to {tmp_path / 'ev'}" in elsewhere and f"--evidence {tmp_path / 'ev'}" in elsewhere
+    )
+    # at the root, or in a folder that is a root of its own, no warning
+    assert "warning" not in trace(tmp_path, [PYTHON, "-c", "pass"]).proc.stderr
+    write_repo(tmp_path, {"sub/pyproject.toml": "[tool.ddp-codemod]\n"})
+    assert "warning" not in trace(tmp_path / "sub", [PYTHON, "-c", "pass"]).proc.stderr

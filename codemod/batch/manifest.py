@@ -54,3 +54,12 @@ def repos(args: Sequence[str], cwd: Path) -> list[Entry]:
     for entry in found:
         unique.setdefault(os.path.realpath(entry.path), entry)
     return list(unique.values())
+
+
+def shard(entries: Sequence[Entry], index: int, count: int) -> list[Entry]:
+    """The `index`-th (1-based) of `count` slices: every count-th repo of the list sorted by
+    path as written, from index - 1 on; the same on every machine with the same manifest.
+    Manifest order is kept within the slice."""
+    ranked = sorted(range(len(entries)), key=lambda i: (entries[i].shown, str(entries[i].path)))
+    mine = {i for rank, i in enumerate(ranked) if rank % count == index - 1}
+    return [entry for i, entry in enumerate(entries) if i in mine]

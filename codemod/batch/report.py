@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 from codemod.batch.run import CHANGED, FAILED, SKIPPED, WOULD_CHANGE, Outcome
@@ -53,13 +53,70 @@ def totals(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     }
 
 
-def as_json(outcomes: Sequence[Outcome]) -> str:
+def as_json(outcomes: Sequence[Outcome], shard: tuple[int, int] | None = None) -> str:
     repos = []
     for outcome in outcomes:
         data = asdict(outcome)
         data["unused"] = [{"site": s, "parameters": p} for s, p in outcome.unused]
         repos.append(data)
-    return json.dumps({"repos": repos, "totals": totals(outcomes)}, indent=2) + "\n"
+    doc: dict[str, Any] = {"repos": repos, "totals": totals(outcomes)}
+    if shard is not None:
+        doc["shard"] = {"index": shard[0], "count": shard[1]}
+    return json.dumps(doc, indent=2) + "\n"
+
+
+class ReportError(Exception):
+    """A JSON report that cannot be merged; the message is one line."""
+
+
+_FIELDS = {f.name for f in fields(Outcome)}
+_REQUIRED = ("repo", "path", "status")
+
+
+def read_json(text: str) -> tuple[list[Outcome], tuple[int, int] | None]:
+    """The outcomes of one `--report X.json`, and its shard (index, count) when it has one."""
+    try:
+        doc = json.loads(text)
+        repos = doc["repos"]
+        outcomes = []
+        for data in repos:
+            if not all(isinstance(data.get(k), str) for k in _REQUIRED):
+                raise ValueError(f"a repo without {', '.join(_REQUIRED)}")
+            known = {k: v for k, v in data.items() if k in _FIELDS}
+            known["unused"] = [(u["site"], dict(u["parameters"])) for u in data.get("unused", [])]
+            outcomes.append(Outcome(**known))
+        shard = doc.get("shard")
+        where = (int(shard["index"]), int(shard["count"])) if shard is not None else None
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ReportError(f"not a ddp-codemod batch JSON report ({exc})") from None
+    return outcomes, where
+
+
+def merge(reports: Sequence[tuple[str, str]]) -> tuple[list[Outcome], list[str]]:
+    """Join (name, text) JSON reports of shards: their outcomes, and warnings about shards
+    that are missing. A repo in two reports is an error."""
+    outcomes: list[Outcome] = []
+    seen: dict[str, str] = {}
+    shards: set[tuple[int, int]] = set()
+    for name, text in reports:
+        try:
+            found, shard = read_json(text)
+        except ReportError as exc:
+            raise ReportError(f"{name}: {exc}") from None
+        if shard is not None:
+            shards.add(shard)
+        for outcome in found:
+            if outcome.path in seen:
+                raise ReportError(
+                    f"{outcome.repo} is in more than one report ({seen[outcome.path]}, {name})"
+                )
+            seen[outcome.path] = name
+            outcomes.append(outcome)
+    warnings = []
+    for count in sorted({n for _, n in shards}):
+        missing = [k for k in range(1, count + 1) if (k, count) not in shards]
+        warnings += [f"shard {k}/{count} missing from the merged reports" for k in missing]
+    return outcomes, warnings
 
 
 def _cell(text: str) -> str:

@@ -83,6 +83,13 @@ def _fail(outcome: Outcome, message: str) -> None:
     outcome.status, outcome.message = FAILED, message
 
 
+def _undone(outcome: Outcome, message: str) -> None:
+    """Fail a repo whose changes were taken back: nothing of them counts."""
+    _fail(outcome, message)
+    outcome.rewritten, outcome.files = [], []
+    outcome.branch = outcome.commit = outcome.worktree = None
+
+
 def _migrate(job: Job, outcome: Outcome) -> None:
     path = job.repo.path
     if not path.exists():
@@ -110,6 +117,15 @@ def _migrate(job: Job, outcome: Outcome) -> None:
     if gitops.branch_exists(top, branch):
         _fail(outcome, f"branch {branch} already exists")
         return
+    if job.options.commit and not job.options.dry_run:
+        problem = gitops.identity_problem(top)
+        if problem is not None:
+            _fail(
+                outcome,
+                f"no git identity to commit with ({problem}): set user.name and user.email "
+                "(git config) or GIT_AUTHOR_NAME/EMAIL and GIT_COMMITTER_NAME/EMAIL",
+            )
+            return
     _on_branch(job, path, top, outcome)
 
 
@@ -194,7 +210,7 @@ def _on_branch(job: Job, path: Path, top: Path, outcome: Outcome) -> None:
     root = project.find_root(path)
     evidence = root / project.EVIDENCE_DIR
     root_in_tree = tree / os.path.relpath(os.path.realpath(root), os.path.realpath(top))
-    kept = False
+    kept = branched = False
     gitops.add_worktree(top, tree)
     try:
         if not (tree / inside).is_dir():
@@ -216,14 +232,21 @@ def _on_branch(job: Job, path: Path, top: Path, outcome: Outcome) -> None:
             _fail(outcome, "not branched: some files could not be rewritten")
             return
         gitops.new_branch(tree, branch)
-        outcome.status = CHANGED
+        branched = True
         if job.options.commit:
             outcome.commit = gitops.commit(tree, files, commit_message(changed))
         else:
             kept, outcome.worktree = True, str(tree)
+        outcome.status = CHANGED
+    except gitops.GitError as exc:
+        _undone(outcome, str(exc))
+    except Exception as exc:
+        _undone(outcome, f"internal error: {exc!r}; please report it")
     finally:
         if not kept:
             gitops.remove_worktree(top, tree)
+        if branched and not kept and outcome.commit is None:  # all or nothing
+            gitops.delete_branch(top, branch)
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
 

@@ -10,12 +10,13 @@ import click
 
 from codemod import __version__
 from codemod.cli.batch import batch
+from codemod.cli.options import WORKFLOW
 from codemod.cli.probe import probe
 from codemod.cli.scan import apply, scan
 from codemod.cli.trace import trace
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=WORKFLOW)
 @click.version_option(__version__, prog_name="ddp-codemod")
 def main() -> None:
     """Turn off DDP's find_unused_parameters=True where evidence proves it safe."""

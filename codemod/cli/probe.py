@@ -33,6 +33,8 @@ from codemod.cli.options import EXIT_CLEAN, EXIT_ERROR
     default=probe_defaults.DEFAULT_WORLD_SIZE,
     show_default=True,
     metavar="W",
+    help="Processes (ranks) of each run, on 127.0.0.1 with gloo; >= 2 also checks "
+    "rank-dependent use.",
 )
 @click.option(
     "--timeout",
@@ -49,7 +51,12 @@ from codemod.cli.options import EXIT_CLEAN, EXIT_ERROR
     "[default: <repo root>/.ddp-codemod].",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Report the verdict, runs and timings as text, or as one JSON object.",
 )
 def probe(
     target: str,

@@ -9,7 +9,17 @@ from typing import Any, NoReturn
 
 import click
 
-from codemod.cli.options import EVIDENCE, EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR, FORMAT, JOBS, PATHS
+from codemod.cli.options import (
+    APPLY_EXIT_CODES,
+    EVIDENCE,
+    EXIT_CHANGED,
+    EXIT_CLEAN,
+    EXIT_ERROR,
+    FORMAT,
+    JOBS,
+    PATHS,
+    SCAN_EXIT_CODES,
+)
 from codemod.discover.fastpath import nothing_to_find, unmatched_for_files
 from codemod.model import FileChange, RunResult
 from codemod.report import text as report
@@ -41,14 +51,25 @@ def _echo_sarif(result: RunResult, with_changed: bool) -> None:
     click.echo(sarif.dumps(doc))
 
 
-def _emit_problems(result: RunResult) -> None:
+def _echo_github(result: RunResult, changed_note: str | None) -> None:
+    """Workflow commands only, on stdout: errors and warnings are commands too."""
+    from codemod.report import github
+
+    lines = github.lines(result.sites, result.errors, result.warnings, Path.cwd(), changed_note)
+    for line in lines:
+        click.echo(line)
+
+
+def _emit_problems(result: RunResult, fmt: str) -> None:
+    if fmt == "github":  # already workflow commands on stdout
+        return
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     for error in result.errors:
         click.echo(report.error_line(error), err=True)
 
 
-@click.command()
+@click.command(epilog=SCAN_EXIT_CODES)
 @PATHS
 @FORMAT
 @EVIDENCE
@@ -59,17 +80,19 @@ def scan(paths: tuple[str, ...], fmt: str, evidence: tuple[str, ...], jobs: int 
     result = _run(paths or (".",), evidence=evidence, jobs=jobs, rewrite=fmt == "sarif")
     if fmt == "sarif":
         _echo_sarif(result, with_changed=False)
+    elif fmt == "github":
+        _echo_github(result, changed_note=None)
     elif fmt == "json":
         click.echo(report.as_json(result.sites, result.errors, with_changed=False))
     else:
         for site in report.ordered(result.sites):
             click.echo(report.site_line(site))
         click.echo(report.tally(result.sites) + ".", err=True)
-    _emit_problems(result)
+    _emit_problems(result, fmt)
     sys.exit(EXIT_ERROR if result.errors else EXIT_CLEAN)
 
 
-@click.command()
+@click.command(epilog=APPLY_EXIT_CODES)
 @PATHS
 @click.option("--dry-run", is_flag=True, help="Write nothing; print a unified diff instead.")
 @click.option(
@@ -77,7 +100,10 @@ def scan(paths: tuple[str, ...], fmt: str, evidence: tuple[str, ...], jobs: int 
     "allow",
     multiple=True,
     metavar="SELECTOR",
-    help="Allow rewriting these sites: PATH, PATH:LINE or PATH::QUALNAME (globs allowed).",
+    help="Allow rewriting these sites: PATH, PATH:LINE or PATH::QUALNAME (globs allowed), "
+    "relative to each PATH. A selector that matches no site warns. When only files are "
+    "given (pre-commit's case), it warns only if it names one of them: one that names none "
+    "of them says nothing, since another batch of files may hold its site.",
 )
 @click.option(
     "--style",
@@ -112,22 +138,34 @@ def apply(
     )
     if fmt == "sarif":
         _echo_sarif(result, with_changed=True)
+    elif fmt == "github":
+        _echo_github(result, "apply rewrites it" if dry_run else "rewritten")
     elif fmt == "json":
         click.echo(report.as_json(result.sites, result.errors, with_changed=True))
-    elif dry_run:
-        out = sys.stdout.buffer
-        for change in result.changes:
-            out.write(report_diff(change))
-        out.flush()
-        click.echo(report.apply_summary(result.sites, len(result.changes), dry_run), err=True)
     else:
-        for site in report.ordered([s for s in result.sites if s.changed]):
-            click.echo(report.site_line(site))
-        click.echo(report.apply_summary(result.sites, len(result.changes), dry_run), err=True)
-    _emit_problems(result)
+        if dry_run:
+            out = sys.stdout.buffer
+            for change in result.changes:
+                out.write(report_diff(change))
+            out.flush()
+        else:
+            for site in report.ordered([s for s in result.sites if s.changed]):
+                click.echo(report.site_line(site))
+        _echo_left_alone(result, dry_run)
+    _emit_problems(result, fmt)
     if result.errors:
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_CHANGED if result.changes and not exit_zero else EXIT_CLEAN)
+
+
+def _echo_left_alone(result: RunResult, dry_run: bool) -> None:
+    """On stderr: each site apply left alone, the summary, and what to do next."""
+    for line in report.left_alone(result.sites):
+        click.echo(line, err=True)
+    click.echo(report.apply_summary(result.sites, len(result.changes), dry_run), err=True)
+    hint = report.next_step(result.sites)
+    if hint is not None:
+        click.echo(hint, err=True)
 
 
 def report_diff(change: FileChange) -> bytes:

@@ -31,8 +31,9 @@ from codemod.model import EVIDENCE_DIR
 def trace(out: str, steps: int | None, command: tuple[str, ...]) -> NoReturn:
     """Run COMMAND (after --) with the DDP recorder and keep its evidence.
 
-    Run it from the repo root: evidence paths are relative to the current directory.
-    Exits with COMMAND's exit status.
+    Run it from the repo root: evidence paths are relative to the current directory (a run
+    below the root says where its evidence went). Writes no folder when no process built
+    DDP. Exits with COMMAND's exit status.
     """
     from codemod.evidence import trace as tracing
 
@@ -43,5 +44,9 @@ def trace(out: str, steps: int | None, command: tuple[str, ...]) -> NoReturn:
     except tracing.TraceError as exc:
         click.echo(f"ddp-codemod: error: {exc}", err=True)
         sys.exit(exc.status)
+    root = tracing.root_above(cwd)
+    if root is not None:
+        warning = tracing.below_root_warning(root, job.out, cwd, bool(result.evidence))
+        click.echo(warning, err=True)
     click.echo(tracing.summary(result, job.out, cwd), err=True)
     sys.exit(result.status)

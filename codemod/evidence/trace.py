@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from codemod.discover.project import _has_table as has_our_table
 from codemod.gitops import root_commit
+from codemod.model import EVIDENCE_DIR
 from codemod.recorder import FOLDER as RECORDER_FOLDER
 from codemod.report.text import plural
 
@@ -113,21 +115,45 @@ def _forwarding(child: subprocess.Popen[bytes]) -> Iterator[None]:
 def run(trace: Trace, base_env: Mapping[str, str] | None = None) -> TraceResult:
     """Run the command to its end with the recorder injected; raise TraceError if it can't start."""
     env = environment(os.environ if base_env is None else base_env, trace, root_commit(trace.root))
-    try:
+    created = _missing(trace.out)
+    try:  # made now so a bad --out fails before the command runs; see _remove_empty
         trace.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         message = f"cannot create {trace.out}: {exc.strerror or exc}"
         raise TraceError(message, EXIT_USAGE) from None
     try:
-        child = subprocess.Popen(list(trace.command), cwd=trace.root, env=env)
-    except FileNotFoundError:
-        raise TraceError(f"command not found: {trace.command[0]}", EXIT_NOT_FOUND) from None
-    except PermissionError:
-        message = f"cannot run {trace.command[0]}: permission denied"
-        raise TraceError(message, EXIT_NOT_EXECUTABLE) from None
-    with _forwarding(child):
-        returncode = child.wait()
-    return TraceResult(exit_status(returncode), evidence_files(trace.out, trace.run_id))
+        try:
+            child = subprocess.Popen(list(trace.command), cwd=trace.root, env=env)
+        except FileNotFoundError:
+            raise TraceError(f"command not found: {trace.command[0]}", EXIT_NOT_FOUND) from None
+        except PermissionError:
+            message = f"cannot run {trace.command[0]}: permission denied"
+            raise TraceError(message, EXIT_NOT_EXECUTABLE) from None
+        with _forwarding(child):
+            returncode = child.wait()
+        return TraceResult(exit_status(returncode), evidence_files(trace.out, trace.run_id))
+    finally:
+        _remove_empty(created)
+
+
+def _missing(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet, innermost first."""
+    out = []
+    while not folder.exists() and not folder.is_symlink() and folder.parent != folder:
+        out.append(folder)
+        folder = folder.parent
+    return out
+
+
+def _remove_empty(created: Sequence[Path]) -> None:
+    """Take back the folders trace made that hold nothing: a run without DDP writes no
+    evidence, and an empty `.ddp-codemod/` would still make its folder a repo root. (The
+    recorder creates the folder again when it writes.)"""
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty: evidence (or something else) is in there
+            return
 
 
 def new_trace(command: Sequence[str], out: str, steps: int | None, cwd: Path) -> Trace:
@@ -145,3 +171,39 @@ def summary(result: TraceResult, out: Path, cwd: Path) -> str:
     if not n:
         line += " (no process of the command built a DistributedDataParallel)"
     return line
+
+
+def root_above(cwd: Path) -> Path | None:
+    """The repo root that holds `cwd` when trace runs below it; None when `cwd` is a root
+    of its own (`.git` or a [tool.ddp-codemod] table) or nothing above is one."""
+    if (cwd / ".git").exists() or has_our_table(cwd / "pyproject.toml"):
+        return None
+    for folder in cwd.parents:
+        if (
+            (folder / ".git").exists()
+            or (folder / EVIDENCE_DIR).is_dir()
+            or has_our_table(folder / "pyproject.toml")
+        ):
+            return folder
+    return None
+
+
+def below_root_warning(root: Path, out: Path, cwd: Path, wrote: bool) -> str:
+    """Where evidence traced below the repo root went, and which scan reads it."""
+    sub = Path(os.path.relpath(cwd, root)).as_posix()
+    line = f"ddp-codemod: warning: trace ran in {sub}/, below the repo root {root}: "
+    if not wrote:
+        return line + f"evidence would name paths relative to {sub}/; run trace from {root}"
+    line += f"the evidence names paths relative to {sub}/ and "
+    if out == cwd / EVIDENCE_DIR:
+        return line + (
+            f"went to {sub}/{EVIDENCE_DIR}/, which makes {sub}/ a root of its own: "
+            f"`ddp-codemod scan {sub}` from the repo root (or `scan .` in {sub}/) reads it; "
+            f"a scan of the whole repo does not, and refuses it with --evidence. Run trace "
+            f"from {root} to cover the repo"
+        )
+    return line + (
+        f"went to {out}: only a scan whose root is {sub}/ (a [tool.ddp-codemod] table in "
+        f"{sub}/pyproject.toml makes it one) reads it, with --evidence {out}; a scan of "
+        f"the whole repo refuses it. Run trace from {root} to cover the repo"
+    )

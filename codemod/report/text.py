@@ -61,10 +61,15 @@ def as_json(sites: list[Site], errors: list[FileError], with_changed: bool) -> s
 
 
 def site_line(site: Site) -> str:
+    where = f"{site.path}:{site.setting_span.line}:{site.setting_span.col}"
+    return f"{where}: {site.verdict.value}: {site_text(site)}"
+
+
+def site_text(site: Site) -> str:
+    """`torch-ddp find_unused_parameters=True: reason`: a site's line after its verdict."""
     value = _SPACE.sub(" ", site.value)
     setting = f"{site.setting}={value}" if value else site.setting
-    where = f"{site.path}:{site.setting_span.line}:{site.setting_span.col}"
-    return f"{where}: {site.verdict.value}: {site.kind.value} {setting}: {site.reason}"
+    return f"{site.kind.value} {setting}: {site.reason}"
 
 
 def unmatched_selector(text: str, origin: str) -> str:
@@ -99,3 +104,26 @@ def apply_summary(sites: list[Site], files: int, dry_run: bool) -> str:
     if not rest:
         return head + "."
     return f"{head}; left alone {tally(rest)}."
+
+
+# Verdicts whose sites a run or an allowlist entry could still make rewritable.
+_COVERABLE = (Verdict.UNKNOWN, Verdict.STALE)
+NEXT_STEP = (
+    "hint: to cover a site left alone, record your training with "
+    "`ddp-codemod trace -- COMMAND`, check the model with "
+    "`ddp-codemod probe MODULE:FACTORY --site PATH:LINE`, or allowlist it with "
+    "`--allow PATH:LINE`"
+)
+
+
+def left_alone(sites: list[Site]) -> list[str]:
+    """apply's line for each site it did not rewrite, except those already off."""
+    rest = [s for s in sites if not s.changed and s.verdict is not Verdict.OFF]
+    return [site_line(s) for s in ordered(rest)]
+
+
+def next_step(sites: list[Site]) -> str | None:
+    """The hint after apply's summary, when a site left alone could still be covered."""
+    if any(not s.changed and s.verdict in _COVERABLE for s in sites):
+        return NEXT_STEP
+    return None
