@@ -49,6 +49,8 @@ _H = TypeVar("_H")
 _EXACT: dict[str, tuple[Kind, Fix]] = {}
 _BY_PACKAGE: dict[tuple[str, str], tuple[Kind, Fix]] = {}  # (top-level package, last name)
 _FACTORIES: set[tuple[str, str]] = set()
+# (top-level package, last name, keyword) -> the API that splats that keyword's dict into DDP
+_KWARGS_PARAMS: dict[tuple[str, str, str], tuple[Kind, Fix]] = {}
 _KEYWORDS: dict[str, KeywordHandler] = {}
 _ASSIGNMENTS: list[AssignmentHandler] = []
 _loaded = False
@@ -75,6 +77,15 @@ def package_api(kind: Kind, fix: Fix, packages: tuple[str, ...], names: tuple[st
 def factory(package: str, name: str) -> None:
     """A callable that takes a class first and its keywords after: `partial(DDP, ...)`."""
     _FACTORIES.add((package, name))
+
+
+def kwargs_parameter(
+    kind: Kind, fix: Fix, packages: tuple[str, ...], name: str, parameter: str
+) -> None:
+    """A callable whose keyword `parameter` takes a dict it passes to DDP as **kwargs:
+    Ray's `prepare_model(model, parallel_strategy_kwargs={...})`."""
+    for package in packages:
+        _KWARGS_PARAMS[(package, name, parameter)] = (kind, fix)
 
 
 def keyword(name: str) -> Callable[[_H], _H]:
@@ -109,6 +120,13 @@ def known_api(qualname: str) -> Api | None:
     """The API a fully qualified name denotes, from torch and the known frameworks."""
     load()
     hit = _EXACT.get(qualname) or _BY_PACKAGE.get(_split(qualname))
+    return Api(hit[0], hit[1], qualname) if hit else None
+
+
+def kwargs_parameter_api(qualname: str, parameter: str) -> Api | None:
+    """The API when `qualname(..., parameter={...})` feeds that dict to DDP."""
+    load()
+    hit = _KWARGS_PARAMS.get((*_split(qualname), parameter))
     return Api(hit[0], hit[1], qualname) if hit else None
 
 

@@ -15,3 +15,6 @@ from codemod.sites import catalogue
 RAY_TRAIN = Kind("ray-train", built_later=True)
 
 catalogue.package_api(RAY_TRAIN, Fix.WRITE_FALSE, ("ray",), ("RayDDPStrategy",))
+catalogue.kwargs_parameter(
+    RAY_TRAIN, Fix.WRITE_FALSE, ("ray",), "prepare_model", "parallel_strategy_kwargs"
+)
