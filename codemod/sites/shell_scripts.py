@@ -1,8 +1,9 @@
 """Command-line flags in shell scripts: reported, never rewritten.
 
-`--find_unused_parameters`, `--ddp_find_unused_parameters True` or mmengine's
-`--cfg-options find_unused_parameters=True` mean whatever the script that parses them
-makes of them, so the report points at them and leaves them alone.
+`--find_unused_parameters`, `--ddp_find_unused_parameters True`, mmengine's
+`--cfg-options find_unused_parameters=True` or ESPnet's `--unused_parameters true` mean
+whatever the script that parses them makes of them, so the report points at them and
+leaves them alone.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from pathlib import Path
 from codemod.model import Fix, Kind, Site, Span
 from codemod.recorder._ddp_codemod_source import MODULE_QUALNAME
 
-_TOKEN = re.compile(r"[^\s'\"]*find[_-]unused[_-]param[^\s'\"]*", re.IGNORECASE)
+# ESPnet's trainer flag is `--unused_parameters true` (often inside `--asr_args "..."`)
+_TOKEN = re.compile(
+    r"[^\s'\"]*find[_-]unused[_-]param[^\s'\"]*|--unused_parameters\b[^\s'\"]*", re.IGNORECASE
+)
 _NEXT = re.compile(r"\s+([^\s\\-][^\s\\]*)")
 _COMMENT = re.compile(r"(^|\s)#")
 REASON = (
@@ -33,8 +37,9 @@ def find(text: str, file: Path, rel: str) -> list[Site]:
             end = match.end()
             if not equals:
                 following = _NEXT.match(code, end)
-                if following and following.group(1).lower() in ("true", "false", "1", "0"):
-                    value, end = following.group(1), following.end()
+                word = following.group(1).rstrip("'\"") if following else ""
+                if following and word.lower() in ("true", "false", "1", "0"):
+                    value, end = word, following.start(1) + len(word)
             span = Span(number, match.start() + 1, number, end + 1)
             sites.append(
                 Site(
