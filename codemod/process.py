@@ -2,8 +2,8 @@
 
 A pure function of the file's bytes and the run's (picklable) context, so files can be
 processed in any order or in parallel; every problem becomes a FileError, never an
-exception. Python, YAML and shell files differ in how sites are found and edited; the
-verdicts are decided the same way for all.
+exception. Python, YAML, JSON, notebook and shell files differ in how sites are found and
+edited; the verdicts are decided the same way for all.
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ def process(file: FileContext, data: bytes, ctx: Context) -> FileOutcome:
         source = decode(data)
         if file.file.name.endswith(YAML_SUFFIXES):
             _yaml(file, data, source, ctx, outcome)
+        elif file.file.name.endswith(".json"):
+            _json(file, data, source, ctx, outcome)
         elif file.file.name.endswith(SHELL_SUFFIXES):
             sites = shell_sites.find(source.text, file.file, file.rel)
             _decide(file, [(s, None) for s in sites], {}, ctx, outcome)
@@ -223,15 +225,43 @@ def _yaml(
     _mark_changed(outcome, chosen, data, source.encode(new_text))
 
 
+def _json(
+    file: FileContext, data: bytes, source: SourceText, ctx: Context, outcome: FileOutcome
+) -> None:
+    from codemod.sites import json_files as json_sites
+
+    try:
+        found = json_sites.find(source.text, file.file, file.rel)
+    except json_sites.JsonError as exc:
+        raise _Failed(str(exc)) from None
+    chosen = _decide(file, list(found), {}, ctx, outcome)
+    if not (ctx.rewrite and chosen):
+        return
+    if not round_trips(source, data):
+        raise _Failed("not rewritten: its bytes do not survive decoding and encoding unchanged")
+    try:
+        new_text = json_sites.rewrite(source.text, [edit for _, edit in chosen])
+        after = json_sites.find(new_text, file.file, file.rel)
+    except json_sites.JsonError as exc:
+        raise _Failed(f"not rewritten: {exc} (a bug in ddp-codemod; please report it)") from None
+    problem = _yaml_problem(found, after, chosen, "JSON")
+    if problem is not None:
+        raise _Failed(f"not rewritten: {problem} (a bug in ddp-codemod; please report it)")
+    _mark_changed(outcome, chosen, data, source.encode(new_text))
+
+
 def _yaml_problem(
-    before: list[tuple[Site, Any]], after: list[tuple[Site, Any]], chosen: list[tuple[Site, Any]]
+    before: list[tuple[Site, Any]],
+    after: list[tuple[Site, Any]],
+    chosen: list[tuple[Site, Any]],
+    what: str = "YAML",
 ) -> str | None:
-    """The rewritten YAML must hold the same settings, the chosen ones now false."""
+    """The rewritten YAML (or JSON) must hold the same settings, the chosen ones now false."""
     changed = {(s.setting, s.span.line) for s, _ in chosen}
     if [(s.setting, s.span.line) for s, _ in before] != [
         (s.setting, s.span.line) for s, _ in after
     ]:
-        return "the rewritten YAML no longer has the same settings"
+        return f"the rewritten {what} no longer has the same settings"
     for (old, _), (new, _) in zip(before, after):
         expected = False if (old.setting, old.span.line) in changed else old.literal
         if new.literal is not expected:
