@@ -18,11 +18,22 @@ from typing import Any
 
 from codemod.configs.facts import ConfigFacts
 from codemod.configs.graph import ConfigGraph, in_config_dir
+from codemod.discover.prefilter import NEEDLE
 from codemod.discover.project import DEFAULT_MIN_STEPS
 from codemod.discover.source import SourceError, SourceText, decode, round_trips
 from codemod.edit.verify import check
 from codemod.evidence.load import Instance
-from codemod.model import CONFIG_KINDS, Coverage, FileError, FileOutcome, Fix, Kind, Site, State
+from codemod.model import (
+    CONFIG_KINDS,
+    Coverage,
+    FileError,
+    FileOutcome,
+    Fix,
+    Kind,
+    Site,
+    Span,
+    State,
+)
 from codemod.recorder._ddp_codemod_source import source_lines
 from codemod.sites import shell_scripts as shell_sites
 from codemod.sites.python import FileContext, find_sites
@@ -75,6 +86,8 @@ def process(file: FileContext, data: bytes, ctx: Context) -> FileOutcome:
             _yaml(file, data, source, ctx, outcome)
         elif file.file.name.endswith(".json"):
             _json(file, data, source, ctx, outcome)
+        elif file.file.name.endswith(".ipynb"):
+            _notebook(file, data, source, ctx, outcome)
         elif file.file.name.endswith(SHELL_SUFFIXES):
             sites = shell_sites.find(source.text, file.file, file.rel)
             _decide(file, [(s, None) for s in sites], {}, ctx, outcome)
@@ -199,6 +212,81 @@ def _python(
             f"not rewritten: libcst cannot parse this file ({type(exc).__name__})"
         ) from None
     problem = check(source.text, new_text, changes)
+    if problem is not None:
+        raise _Failed(f"not rewritten: {problem} (a bug in ddp-codemod; please report it)")
+    _mark_changed(outcome, chosen, data, source.encode(new_text))
+
+
+def _notebook(
+    file: FileContext, data: bytes, source: SourceText, ctx: Context, outcome: FileOutcome
+) -> None:
+    """A notebook's code cells as one module; sites keep the notebook's JSON positions
+    and say which cell they are in."""
+    from codemod.sites import notebooks
+
+    try:
+        nb = notebooks.read(source.text, NEEDLE)
+    except notebooks.NotebookError as exc:
+        raise _Failed(str(exc)) from None
+    for problem in nb.problems:
+        outcome.errors.append(FileError(file.rel, f"{problem}: its sites are not reported"))
+    try:
+        tree = ast.parse(nb.module)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        raise _Failed(f"cannot parse its code cells: {exc}") from None
+    subclasses = ctx.subclasses if ctx.subclasses is not None else PendingSubclasses()
+    found = find_sites(tree, nb.module, file, subclasses)
+    if isinstance(subclasses, PendingSubclasses) and subclasses.missed:
+        outcome.needs_subclasses = True
+        return
+
+    def moved(span: Span) -> Span:
+        return Span(*nb.position(span.line, span.col), *nb.position(span.end_line, span.end_col))
+
+    mapped: list[tuple[Site, Any]] = []
+    where: list[str] = []
+    for f in found:
+        site = f.site
+        cell = nb.cell_at(site.span.line)
+        where.append(f"cell {cell.number}, line {site.span.line - cell.first_line + 1}: ")
+        site = dataclasses.replace(
+            site,
+            span=moved(site.span),
+            setting_span=moved(site.setting_span),
+            feeds=moved(site.feeds) if site.feeds else None,
+            report_only=site.report_only or ("" if cell.editable else notebooks.NOT_EDITABLE),
+        )
+        mapped.append((site, f.edit))
+    first = len(outcome.sites)
+    chosen = _decide(file, mapped, {}, ctx, outcome)
+    renamed: dict[int, Site] = {}
+    for i, prefix in enumerate(where):
+        old = outcome.sites[first + i]
+        new = dataclasses.replace(old, reason=prefix + old.reason)
+        outcome.sites[first + i] = renamed[id(old)] = new
+    chosen = [(renamed[id(site)], edit) for site, edit in chosen]
+    if not (ctx.rewrite and chosen):
+        return
+    if not round_trips(source, data):
+        raise _Failed("not rewritten: its bytes do not survive decoding and encoding unchanged")
+    from codemod.edit.rewrite import RewriteError, rewrite
+
+    try:
+        new_module, changes = rewrite(nb.module, [(edit, site.fix) for site, edit in chosen])
+    except RewriteError as exc:
+        raise _Failed(f"not rewritten: {exc} (a bug in ddp-codemod; please report it)") from None
+    except Exception as exc:  # libcst cannot parse what ast could: newer syntax
+        raise _Failed(
+            f"not rewritten: libcst cannot parse its code cells ({type(exc).__name__})"
+        ) from None
+    problem = check(nb.module, new_module, changes)
+    if problem is not None:
+        raise _Failed(f"not rewritten: {problem} (a bug in ddp-codemod; please report it)")
+    try:
+        new_text = notebooks.write_back(nb, new_module)
+    except notebooks.NotebookError as exc:
+        raise _Failed(f"not rewritten: {exc}") from None
+    problem = notebooks.verify(nb, new_text, new_module, NEEDLE)
     if problem is not None:
         raise _Failed(f"not rewritten: {problem} (a bug in ddp-codemod; please report it)")
     _mark_changed(outcome, chosen, data, source.encode(new_text))
