@@ -222,7 +222,7 @@ def run(req: Request) -> RunResult:
         except OSError as exc:
             result.errors.append(FileError(target.source.rel, f"cannot read: {exc.strerror}"))
             continue
-        if may_hold_site(data):
+        if may_hold_site(data, target.source.file.name):
             candidates.append((target, data))
     matched: set[tuple[str, str]] = set()
     if candidates:

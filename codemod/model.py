@@ -33,6 +33,7 @@ class Kind:
     KWARGS_DICT: ClassVar[Kind]
     CONFIG_PY: ClassVar[Kind]
     YAML: ClassVar[Kind]
+    JSON: ClassVar[Kind]
     SHELL: ClassVar[Kind]
 
     def __str__(self) -> str:
@@ -43,9 +44,11 @@ Kind.TORCH_DDP = Kind("torch-ddp")
 Kind.KWARGS_DICT = Kind("kwargs-dict")
 Kind.CONFIG_PY = Kind("config-py")
 Kind.YAML = Kind("yaml")
+Kind.JSON = Kind("json")
 Kind.SHELL = Kind("shell")
 
-CONFIG_KINDS = frozenset({Kind.CONFIG_PY, Kind.YAML})  # covered by the runs that read them
+# covered by the runs that read them
+CONFIG_KINDS = frozenset({Kind.CONFIG_PY, Kind.YAML, Kind.JSON})
 
 
 class Verdict(str, enum.Enum):

@@ -2,8 +2,8 @@
 
 A pure function of the file's bytes and the run's (picklable) context, so files can be
 processed in any order or in parallel; every problem becomes a FileError, never an
-exception. Python, YAML and shell files differ in how sites are found and edited; the
-verdicts are decided the same way for all.
+exception. Python, YAML, JSON, notebook and shell files differ in how sites are found and
+edited; the verdicts are decided the same way for all.
 """
 
 from __future__ import annotations
@@ -18,11 +18,22 @@ from typing import Any
 
 from codemod.configs.facts import ConfigFacts
 from codemod.configs.graph import ConfigGraph, in_config_dir
+from codemod.discover.prefilter import NEEDLE
 from codemod.discover.project import DEFAULT_MIN_STEPS
 from codemod.discover.source import SourceError, SourceText, decode, round_trips
 from codemod.edit.verify import check
 from codemod.evidence.load import Instance
-from codemod.model import CONFIG_KINDS, Coverage, FileError, FileOutcome, Fix, Kind, Site, State
+from codemod.model import (
+    CONFIG_KINDS,
+    Coverage,
+    FileError,
+    FileOutcome,
+    Fix,
+    Kind,
+    Site,
+    Span,
+    State,
+)
 from codemod.recorder._ddp_codemod_source import source_lines
 from codemod.sites import shell_scripts as shell_sites
 from codemod.sites.python import FileContext, find_sites
@@ -73,6 +84,10 @@ def process(file: FileContext, data: bytes, ctx: Context) -> FileOutcome:
         source = decode(data)
         if file.file.name.endswith(YAML_SUFFIXES):
             _yaml(file, data, source, ctx, outcome)
+        elif file.file.name.endswith(".json"):
+            _json(file, data, source, ctx, outcome)
+        elif file.file.name.endswith(".ipynb"):
+            _notebook(file, data, source, ctx, outcome)
         elif file.file.name.endswith(SHELL_SUFFIXES):
             sites = shell_sites.find(source.text, file.file, file.rel)
             _decide(file, [(s, None) for s in sites], {}, ctx, outcome)
@@ -202,6 +217,81 @@ def _python(
     _mark_changed(outcome, chosen, data, source.encode(new_text))
 
 
+def _notebook(
+    file: FileContext, data: bytes, source: SourceText, ctx: Context, outcome: FileOutcome
+) -> None:
+    """A notebook's code cells as one module; sites keep the notebook's JSON positions
+    and say which cell they are in."""
+    from codemod.sites import notebooks
+
+    try:
+        nb = notebooks.read(source.text, NEEDLE)
+    except notebooks.NotebookError as exc:
+        raise _Failed(str(exc)) from None
+    for problem in nb.problems:
+        outcome.errors.append(FileError(file.rel, f"{problem}: its sites are not reported"))
+    try:
+        tree = ast.parse(nb.module)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        raise _Failed(f"cannot parse its code cells: {exc}") from None
+    subclasses = ctx.subclasses if ctx.subclasses is not None else PendingSubclasses()
+    found = find_sites(tree, nb.module, file, subclasses)
+    if isinstance(subclasses, PendingSubclasses) and subclasses.missed:
+        outcome.needs_subclasses = True
+        return
+
+    def moved(span: Span) -> Span:
+        return Span(*nb.position(span.line, span.col), *nb.position(span.end_line, span.end_col))
+
+    mapped: list[tuple[Site, Any]] = []
+    where: list[str] = []
+    for f in found:
+        site = f.site
+        cell = nb.cell_at(site.span.line)
+        where.append(f"cell {cell.number}, line {site.span.line - cell.first_line + 1}: ")
+        site = dataclasses.replace(
+            site,
+            span=moved(site.span),
+            setting_span=moved(site.setting_span),
+            feeds=moved(site.feeds) if site.feeds else None,
+            report_only=site.report_only or ("" if cell.editable else notebooks.NOT_EDITABLE),
+        )
+        mapped.append((site, f.edit))
+    first = len(outcome.sites)
+    chosen = _decide(file, mapped, {}, ctx, outcome)
+    renamed: dict[int, Site] = {}
+    for i, prefix in enumerate(where):
+        old = outcome.sites[first + i]
+        new = dataclasses.replace(old, reason=prefix + old.reason)
+        outcome.sites[first + i] = renamed[id(old)] = new
+    chosen = [(renamed[id(site)], edit) for site, edit in chosen]
+    if not (ctx.rewrite and chosen):
+        return
+    if not round_trips(source, data):
+        raise _Failed("not rewritten: its bytes do not survive decoding and encoding unchanged")
+    from codemod.edit.rewrite import RewriteError, rewrite
+
+    try:
+        new_module, changes = rewrite(nb.module, [(edit, site.fix) for site, edit in chosen])
+    except RewriteError as exc:
+        raise _Failed(f"not rewritten: {exc} (a bug in ddp-codemod; please report it)") from None
+    except Exception as exc:  # libcst cannot parse what ast could: newer syntax
+        raise _Failed(
+            f"not rewritten: libcst cannot parse its code cells ({type(exc).__name__})"
+        ) from None
+    problem = check(nb.module, new_module, changes)
+    if problem is not None:
+        raise _Failed(f"not rewritten: {problem} (a bug in ddp-codemod; please report it)")
+    try:
+        new_text = notebooks.write_back(nb, new_module)
+    except notebooks.NotebookError as exc:
+        raise _Failed(f"not rewritten: {exc}") from None
+    problem = notebooks.verify(nb, new_text, new_module, NEEDLE)
+    if problem is not None:
+        raise _Failed(f"not rewritten: {problem} (a bug in ddp-codemod; please report it)")
+    _mark_changed(outcome, chosen, data, source.encode(new_text))
+
+
 def _yaml(
     file: FileContext, data: bytes, source: SourceText, ctx: Context, outcome: FileOutcome
 ) -> None:
@@ -223,15 +313,43 @@ def _yaml(
     _mark_changed(outcome, chosen, data, source.encode(new_text))
 
 
+def _json(
+    file: FileContext, data: bytes, source: SourceText, ctx: Context, outcome: FileOutcome
+) -> None:
+    from codemod.sites import json_files as json_sites
+
+    try:
+        found = json_sites.find(source.text, file.file, file.rel)
+    except json_sites.JsonError as exc:
+        raise _Failed(str(exc)) from None
+    chosen = _decide(file, list(found), {}, ctx, outcome)
+    if not (ctx.rewrite and chosen):
+        return
+    if not round_trips(source, data):
+        raise _Failed("not rewritten: its bytes do not survive decoding and encoding unchanged")
+    try:
+        new_text = json_sites.rewrite(source.text, [edit for _, edit in chosen])
+        after = json_sites.find(new_text, file.file, file.rel)
+    except json_sites.JsonError as exc:
+        raise _Failed(f"not rewritten: {exc} (a bug in ddp-codemod; please report it)") from None
+    problem = _yaml_problem(found, after, chosen, "JSON")
+    if problem is not None:
+        raise _Failed(f"not rewritten: {problem} (a bug in ddp-codemod; please report it)")
+    _mark_changed(outcome, chosen, data, source.encode(new_text))
+
+
 def _yaml_problem(
-    before: list[tuple[Site, Any]], after: list[tuple[Site, Any]], chosen: list[tuple[Site, Any]]
+    before: list[tuple[Site, Any]],
+    after: list[tuple[Site, Any]],
+    chosen: list[tuple[Site, Any]],
+    what: str = "YAML",
 ) -> str | None:
-    """The rewritten YAML must hold the same settings, the chosen ones now false."""
+    """The rewritten YAML (or JSON) must hold the same settings, the chosen ones now false."""
     changed = {(s.setting, s.span.line) for s, _ in chosen}
     if [(s.setting, s.span.line) for s, _ in before] != [
         (s.setting, s.span.line) for s, _ in after
     ]:
-        return "the rewritten YAML no longer has the same settings"
+        return f"the rewritten {what} no longer has the same settings"
     for (old, _), (new, _) in zip(before, after):
         expected = False if (old.setting, old.span.line) in changed else old.literal
         if new.literal is not expected:

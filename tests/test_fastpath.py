@@ -35,6 +35,15 @@ def test_nothing_to_find(tmp_path: Path):
     assert not nothing_to_find(["upper.py"], tmp_path)
 
 
+def test_espnet_spelling_passes_only_in_yaml_and_shell(tmp_path: Path):
+    for name in ("train.yaml", "run.sh"):
+        (tmp_path / name).write_text("unused_parameters: true\n")
+        assert not nothing_to_find([name], tmp_path)
+    (tmp_path / "train.py").write_text("parser.add_argument('--unused_parameters')\n")
+    (tmp_path / "data.json").write_text('{"unused_parameters": true}\n')
+    assert nothing_to_find(["train.py", "data.json"], tmp_path)
+
+
 @pytest.mark.parametrize("arg", ["missing.py", "folder", "."])
 def test_anything_but_a_readable_file_goes_to_the_pipeline(tmp_path: Path, arg: str):
     (tmp_path / "folder").mkdir()

@@ -64,3 +64,75 @@ def test_lightning_ddp_strategy(tmp_path: Path):
     text = (repo / "train.py").read_text().splitlines()
     assert "trainer.fit(" in text[fit_frame["line"] - 1]
     _framework_site_is_unsafe(repo, "lightning")
+
+
+# Ignite's auto_model builds torch's DDP inside ignite code: no repo call site, so each
+# site pairs through the function that holds it (`train_safe`, `train_unsafe`).
+IGNITE = """\
+import ignite.distributed as idist
+import torch
+import torch.distributed as dist
+
+
+class Net(torch.nn.Module):
+    def __init__(self, head):
+        super().__init__()
+        self.used = torch.nn.Linear(4, 4)
+        self.head = torch.nn.Linear(4, 4) if head else None
+
+    def forward(self, x):
+        return self.used(x)  # the head, when there is one, is never called
+
+
+def run(model):
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for step in range(4):
+        opt.zero_grad()
+        model(torch.randn(2, 4)).sum().backward()
+        opt.step()
+
+
+def train_safe():
+    model = idist.auto_model(Net(head=False), find_unused_parameters=True)
+    run(model)
+
+
+def train_unsafe():
+    model = idist.auto_model(Net(head=True), find_unused_parameters=True)
+    run(model)
+
+
+def main():
+    dist.init_process_group("gloo")
+    train_safe()
+    train_unsafe()
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_ignite_auto_model(tmp_path: Path):
+    require("ignite")
+    repo = write_repo(tmp_path, {"train.py": script(IGNITE)})
+    traced = trace(repo, torchrun("train.py"))
+    assert traced.returncode == 0, traced.proc.stderr[-3000:]
+    assert [e["rank"] for e in traced.evidence] == [0, 1]
+    for ev in traced.evidence:
+        assert ev["errors"] == [] and ev["finished"] is True
+        safe, unsafe = ev["instances"]
+        for inst, function in ((safe, "train_safe"), (unsafe, "train_unsafe")):
+            assert inst["call_site"] is None  # ignite's own code called DDP
+            assert frame_functions(inst)[:2] == [("train.py", function), ("train.py", "main")]
+            assert inst["find_unused_parameters"] is True
+            assert inst["iterations"] == 4
+        assert safe["unused"] == {}
+        assert unsafe["unused"] == {"head.weight": 4, "head.bias": 4}
+    sites = {s["qualname"]: s for s in scan_json(repo)["sites"]}
+    assert set(sites) == {"train_safe", "train_unsafe"}
+    assert all(s["kind"] == "ignite" for s in sites.values())
+    assert sites["train_safe"]["verdict"] == "safe", sites["train_safe"]
+    assert sites["train_unsafe"]["verdict"] == "unsafe", sites["train_unsafe"]
+    assert sites["train_unsafe"]["unused"] == {"head.bias": 4, "head.weight": 4}

@@ -68,10 +68,10 @@ def gather(
     refs = references.References(
         graph, {rel: data for _, rel, data in files if references.is_reference_config(rel, graph)}
     )
-    holders = {rel for _, rel, data in files if graph.is_config(rel) and may_hold_site(data)}
+    holders = {rel for _, rel, data in files if graph.is_config(rel) and may_hold_site(data, rel)}
     below = graph.descendants(holders)  # only an inheritor's own keys are ever asked for
     keys = {rel: _keys(file, rel, data) for file, rel, data in files if rel in below & holders}
-    with_sites = {rel for rel, data in refs.configs.items() if may_hold_site(data)}
+    with_sites = {rel for rel, data in refs.configs.items() if may_hold_site(data, rel)}
     referrers = {
         rel: tuple(refs.referrers(rel)) for rel in with_sites | graph.descendants(with_sites)
     }

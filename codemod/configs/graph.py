@@ -39,9 +39,9 @@ _MODULE_LEVEL_SETTING = re.compile(rb"^[\w.]*find_unused_param\w*\s*=", re.M | r
 
 
 def might_be_config(rel: str, data: bytes) -> bool:
-    """Whether a candidate file needs the project's config graph: YAML, markers, configs/,
+    """Whether a candidate file needs the project's config graph: YAML or JSON, markers, configs/,
     or a module-level assignment of the setting (a base config can look like nothing else)."""
-    if rel.endswith(YAML_SUFFIXES):
+    if rel.endswith((*YAML_SUFFIXES, ".json")):
         return True
     return (
         has_config_markers(data)

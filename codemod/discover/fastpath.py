@@ -30,7 +30,7 @@ def nothing_to_find(paths: Sequence[str], cwd: Path) -> bool:
                 data = file.read()
         except OSError:
             return False
-        if may_hold_site(data):
+        if may_hold_site(data, arg):
             return False
     return True
 

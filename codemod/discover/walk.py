@@ -51,7 +51,8 @@ SKIP_DIRS = frozenset(
     }
 )
 
-SUFFIXES = (".py", ".yaml", ".yml", ".sh", ".bash")  # code, configs, launch scripts
+# code, configs, launch scripts, notebooks
+SUFFIXES = (".py", ".yaml", ".yml", ".json", ".sh", ".bash", ".ipynb")
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,8 @@ _H = TypeVar("_H")
 _EXACT: dict[str, tuple[Kind, Fix]] = {}
 _BY_PACKAGE: dict[tuple[str, str], tuple[Kind, Fix]] = {}  # (top-level package, last name)
 _FACTORIES: set[tuple[str, str]] = set()
+# (top-level package, last name, keyword) -> the API that splats that keyword's dict into DDP
+_KWARGS_PARAMS: dict[tuple[str, str, str], tuple[Kind, Fix]] = {}
 _KEYWORDS: dict[str, KeywordHandler] = {}
 _ASSIGNMENTS: list[AssignmentHandler] = []
 _NODES: dict[type, list[NodeHandler]] = {}
@@ -79,6 +81,15 @@ def package_api(kind: Kind, fix: Fix, packages: tuple[str, ...], names: tuple[st
 def factory(package: str, name: str) -> None:
     """A callable that takes a class first and its keywords after: `partial(DDP, ...)`."""
     _FACTORIES.add((package, name))
+
+
+def kwargs_parameter(
+    kind: Kind, fix: Fix, packages: tuple[str, ...], name: str, parameter: str
+) -> None:
+    """A callable whose keyword `parameter` takes a dict it passes to DDP as **kwargs:
+    Ray's `prepare_model(model, parallel_strategy_kwargs={...})`."""
+    for package in packages:
+        _KWARGS_PARAMS[(package, name, parameter)] = (kind, fix)
 
 
 def keyword(name: str) -> Callable[[_H], _H]:
@@ -133,6 +144,13 @@ def api_last_names() -> set[str]:
     load()
     exact = {q.rsplit(".", 1)[-1] for q, (kind, _) in _EXACT.items() if not kind.built_later}
     return exact | {name for (_, name), (kind, _) in _BY_PACKAGE.items() if not kind.built_later}
+
+
+def kwargs_parameter_api(qualname: str, parameter: str) -> Api | None:
+    """The API when `qualname(..., parameter={...})` feeds that dict to DDP."""
+    load()
+    hit = _KWARGS_PARAMS.get((*_split(qualname), parameter))
+    return Api(hit[0], hit[1], qualname) if hit else None
 
 
 def is_factory(qualname: str) -> bool:

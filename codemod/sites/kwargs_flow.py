@@ -2,7 +2,9 @@
 
 `ddp_kwargs = dict(find_unused_parameters=True)` may be rewritten only when it reaches one
 DDP-family call and nothing else: bound once in a function, splatted once (`**ddp_kwargs`)
-into a call that resolves to a DDP API, never read in any other way.
+into a call that resolves to a DDP API, never read in any other way. A dict passed as
+a registered keyword that an API splats into DDP itself (Ray's
+`prepare_model(model, parallel_strategy_kwargs=...)`) feeds that call under the same rules.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from codemod.model import Span
-from codemod.sites.catalogue import DICT_KEYS, Api
+from codemod.sites.catalogue import DICT_KEYS, Api, kwargs_parameter_api
 
 if TYPE_CHECKING:
-    from codemod.sites.names import Scope
+    from codemod.sites.names import NameTable, Scope
 
 
 class _Finder(Protocol):
     parents: list[ast.AST]
+    table: NameTable
 
     @property
     def scope(self) -> Scope: ...
@@ -49,13 +52,51 @@ def consumer(finder: _Finder, construct: ast.AST) -> tuple[Span | None, str]:
     uses.visit(scope.node)
     if len(uses.bindings) != 1 or not _is_dict(uses.bindings[0]):
         return None, f"`{name}` is bound more than once or not to a plain dict"
-    if uses.other:
+    if uses.other or uses.passed:
         return None, f"`{name}` is also read in other ways than one `**{name}`"
     if uses.key_stores > (1 if isinstance(construct, ast.Assign) else 0):
         return None, f"`{name}` has its key set more than once"
     if len(uses.splats) != 1:
         return None, f"`{name}` is splatted into {len(uses.splats)} calls, not exactly one"
     return _ddp_call(finder, uses.splats[0])
+
+
+def parameter_consumer(finder: _Finder, construct: ast.AST) -> tuple[ast.Call, Api] | None:
+    """The one call that takes this dict as a registered kwargs keyword, with its API:
+    the dict is the keyword's value, or a function-local name bound once to a plain dict,
+    never read except as that one keyword's value."""
+    parents = finder.parents
+    index = max(i for i, node in enumerate(parents) if node is construct)
+    parent = parents[index - 1] if index > 0 else None
+    grand = parents[index - 2] if index > 1 else None
+    if isinstance(parent, ast.keyword) and isinstance(grand, ast.Call):
+        return _parameter_api(finder, grand, parent.arg)
+    name = _variable(construct, parent)
+    scope = finder.scope
+    if name is None or not isinstance(scope.node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    uses = _Uses(name)
+    uses.visit(scope.node)
+    if len(uses.bindings) != 1 or not _is_dict(uses.bindings[0]) or uses.other or uses.splats:
+        return None
+    if uses.key_stores > (1 if isinstance(construct, ast.Assign) else 0):
+        return None
+    if len(uses.passed) != 1:
+        return None
+    call, keyword = uses.passed[0]
+    return _parameter_api(finder, call, keyword)
+
+
+def _parameter_api(
+    finder: _Finder, call: ast.Call, keyword: str | None
+) -> tuple[ast.Call, Api] | None:
+    if keyword is None:
+        return None
+    for qualname in sorted(q for q in finder.table.resolve(call.func, finder.scope) if q):
+        api = kwargs_parameter_api(qualname, keyword)
+        if api is not None:
+            return call, api
+    return None
 
 
 def _ddp_call(finder: _Finder, call: ast.Call) -> tuple[Span | None, str]:
@@ -95,6 +136,7 @@ class _Uses(ast.NodeVisitor):
         self.name = name
         self.bindings: list[ast.expr] = []
         self.splats: list[ast.Call] = []
+        self.passed: list[tuple[ast.Call, str]] = []  # call(keyword=name)
         self.key_stores = 0
         self.other = 0
         self._handled: set[int] = set()
@@ -106,6 +148,9 @@ class _Uses(ast.NodeVisitor):
         for kw in node.keywords:
             if kw.arg is None and self._ours(kw.value):
                 self.splats.append(node)
+                self._handled.add(id(kw.value))
+            elif kw.arg is not None and self._ours(kw.value):
+                self.passed.append((node, kw.arg))
                 self._handled.add(id(kw.value))
         self.generic_visit(node)
 

@@ -348,6 +348,23 @@ class Finder:
                 setting_end=setting_end,
             )
             return
+        fed = kwargs_flow.parameter_consumer(self, construct) if name == KEYWORD else None
+        if fed is not None:  # prepare_model(m, parallel_strategy_kwargs={...}): that API's site
+            call, api = fed
+            feeds = self.span_of(call)
+            self.add(
+                construct,
+                setting,
+                api.kind,
+                name,
+                value,
+                api.fix,
+                api.name,
+                edit,
+                feeds=feeds,
+                setting_end=setting_end,
+            )
+            return
         feeds, note = kwargs_flow.consumer(self, construct)
         text = isinstance(value, ast.JoinedStr) or (
             isinstance(value, ast.Constant) and isinstance(value.value, str)

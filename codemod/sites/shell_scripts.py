@@ -1,9 +1,9 @@
 """Command-line flags in shell scripts: reported, never rewritten.
 
 `--find_unused_parameters`, fairseq's `--find-unused-parameters` / `--find-unused-params`,
-`--ddp_find_unused_parameters True` or mmengine's `--cfg-options
-find_unused_parameters=True` mean whatever the script that parses them makes of them, so
-the report points at them and leaves them alone. The same flags passed from Python
+`--ddp_find_unused_parameters True`, mmengine's `--cfg-options find_unused_parameters=True`
+or ESPnet's `--unused_parameters true` mean whatever the script that parses them makes of
+them, so the report points at them and leaves them alone. The same flags passed from Python
 (`subprocess.run([...])`, `sys.argv = [...]`) are found by `frameworks/command_line.py`.
 """
 
@@ -16,7 +16,10 @@ from pathlib import Path
 from codemod.model import Fix, Kind, Site, Span
 from codemod.recorder._ddp_codemod_source import MODULE_QUALNAME
 
-_TOKEN = re.compile(r"[^\s'\"]*find[_-]unused[_-]param[^\s'\"]*", re.IGNORECASE)
+# ESPnet's trainer flag is `--unused_parameters true` (often inside `--asr_args "..."`)
+_TOKEN = re.compile(
+    r"[^\s'\"]*find[_-]unused[_-]param[^\s'\"]*|--unused_parameters\b[^\s'\"]*", re.IGNORECASE
+)
 _NEXT = re.compile(r"\s+([^\s\\-][^\s\\]*)")
 _COMMENT = re.compile(r"(^|\s)#")
 BOOL_WORDS = frozenset({"true", "false", "1", "0"})
@@ -34,8 +37,9 @@ def flags(code: str) -> Iterator[tuple[int, int, str, str]]:
         end = match.end()
         if not equals:
             following = _NEXT.match(code, end)
-            if following and following.group(1).lower() in BOOL_WORDS:
-                value, end = following.group(1), following.end()
+            word = following.group(1).rstrip("'\"") if following else ""  # --asr_args "... true"
+            if following and word.lower() in BOOL_WORDS:
+                value, end = word, following.start(1) + len(word)
         yield match.start(), end, setting, value
 
 
