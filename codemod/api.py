@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from codemod.discover import project
 from codemod.discover import walk as discover
 from codemod.discover.prefilter import may_hold_site
+from codemod.discover.read import ReadError, read_regular
 from codemod.model import FileChange, FileError, RunResult
 from codemod.report.text import unmatched_selector
 from codemod.verdicts.allowlist import Allowlist, Selector
@@ -74,9 +75,9 @@ class _Project:
                 data = known.get(file)
                 if data is None:
                     try:
-                        data = file.read_bytes()
-                    except OSError:
-                        continue
+                        data = read_regular(file)
+                    except ReadError:
+                        continue  # a target's own error line says why, once
                 self._files.append((file, self.rel(file), data))
         return self._files
 
@@ -210,9 +211,9 @@ def run(req: Request) -> RunResult:
     read: dict[Path, bytes] = {}  # kept for subclass discovery, which needs every file
     for target in targets:
         try:
-            data = read[target.source.file] = target.source.file.read_bytes()
-        except OSError as exc:
-            result.errors.append(FileError(target.source.rel, f"cannot read: {exc.strerror}"))
+            data = read[target.source.file] = read_regular(target.source.file)
+        except ReadError as exc:
+            result.errors.append(FileError(target.source.rel, str(exc)))
             continue
         if may_hold_site(data):
             candidates.append((target, data))

@@ -10,11 +10,11 @@ missing or unreadable file needs the pipeline's error line.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Sequence
 from pathlib import Path
 
 from codemod.discover.prefilter import may_hold_site
+from codemod.discover.read import ReadError, read_regular
 from codemod.report.text import unmatched_selector
 from codemod.verdicts.allowlist import Selector
 
@@ -24,12 +24,9 @@ def nothing_to_find(paths: Sequence[str], cwd: Path) -> bool:
     for arg in paths:
         path = os.path.join(cwd, arg)
         try:
-            if not stat.S_ISREG(os.stat(path).st_mode):
-                return False
-            with open(path, "rb") as file:
-                data = file.read()
-        except OSError:
-            return False
+            data = read_regular(path)
+        except ReadError:
+            return False  # the pipeline says why
         if may_hold_site(data):
             return False
     return True

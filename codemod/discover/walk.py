@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from codemod.discover.read import ReadError, read_regular
+
 if TYPE_CHECKING:
     import pathspec
 
@@ -83,8 +85,8 @@ class Ignore:
             self._rules.append((base, spec))
 
     def add_file(self, base: Path, file: Path) -> None:
-        with contextlib.suppress(OSError):
-            self.add(base, file.read_text(encoding="utf-8", errors="replace").splitlines())
+        with contextlib.suppress(ReadError):  # missing, a FIFO, huge: git would not use it
+            self.add(base, read_regular(file).decode("utf-8", "replace").splitlines())
 
     def copy(self) -> Ignore:
         clone = Ignore()
