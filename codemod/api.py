@@ -171,21 +171,30 @@ def _display(path: Path | None, root: Path) -> str:
 
 
 def _targets(req: Request, result: RunResult) -> tuple[list[_Target], set[Path]]:
-    """Files to look at, and the project roots scanned whole (for selector warnings)."""
+    """Files to look at, and the project roots scanned whole (for selector warnings).
+
+    A file reached twice (two PATHs, or symlinks to one file) is looked at once, under
+    the first name that reached it.
+    """
     projects: dict[Path, _Project] = {}
-    seen: set[Path] = set()
+    seen: set[str] = set()  # real paths
     whole: set[Path] = set()
     targets: list[_Target] = []
     for arg in req.paths:
         path = _absolute(req.cwd / arg)
-        if not path.exists():
+        if not os.path.lexists(path):
             result.errors.append(FileError(arg, "no such file or directory"))
             continue
-        is_dir = path.is_dir()
+        is_dir = os.path.isdir(path)
         proj = _load_project(project.find_root(path if is_dir else path.parent), projects, result)
         if is_dir:
             scan_root = path
-            files: list[Path] = list(discover.walk(path, proj.excludes))
+
+            def unreadable(folder: Path, message: str, top: Path = path, shown: str = arg) -> None:
+                rel = _relative(folder, top) if folder != top else shown
+                result.errors.append(FileError(rel, message))
+
+            files: list[Path] = list(discover.walk(path, proj.excludes, on_error=unreadable))
             if path == proj.root:
                 whole.add(path)
                 proj.walked = files
@@ -196,9 +205,10 @@ def _targets(req: Request, result: RunResult) -> tuple[list[_Target], set[Path]]
             files = [] if skip else [path]
         cli = tuple(Selector.parse(s, "--allow", scan_root) for s in req.allow)
         for file in files:
-            if file in seen:
+            real = os.path.realpath(file)
+            if real in seen:
                 continue
-            seen.add(file)
+            seen.add(real)
             rel = _relative(file, scan_root)
             targets.append(_Target(discover.SourceFile(file, rel, scan_root), proj, cli))
     return targets, whole
@@ -322,7 +332,7 @@ def _warn_unmatched(
     When only files were named (pre-commit passes a batch of them), a `--allow` selector
     whose file is not among them says nothing: another batch may hold it.
     """
-    only_files = not whole and all(not (req.cwd / p).is_dir() for p in req.paths)
+    only_files = not whole and all(not os.path.isdir(req.cwd / p) for p in req.paths)
     for text in req.allow:
         if (text, "--allow") in matched:
             continue

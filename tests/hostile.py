@@ -3,12 +3,15 @@ fails the test instead of the suite), and an unprivileged user for permission ch
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 
 import pytest
@@ -22,13 +25,12 @@ USER = "ddpt"
 def cli(
     *args: str, cwd: Path, user: str | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m codemod ARGS` from `cwd`; a hang past `timeout` fails the test."""
+    """`python -m codemod ARGS` from `cwd` (as `user`, when given); a hang past `timeout`
+    fails the test."""
+    if user is not None and os.geteuid() == 0:
+        return _forked_as(user, args, cwd, timeout)
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     env.pop("DDP_CODEMOD_DEBUG", None)
-    kwargs = {}
-    if user is not None:
-        kwargs["user"] = user
-        env["HOME"] = pwd.getpwnam(user).pw_dir
     try:
         return subprocess.run(
             [sys.executable, "-m", "codemod", *args],
@@ -38,10 +40,104 @@ def cli(
             text=True,
             timeout=timeout,
             stdin=subprocess.DEVNULL,
-            **kwargs,
         )
     except subprocess.TimeoutExpired:
         pytest.fail(f"ddp-codemod {' '.join(args)} hung for {timeout} s")
+
+
+def _forked_as(
+    user: str, args: tuple[str, ...], cwd: Path, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """The CLI in a forked child that dropped root for `user` before running it.
+
+    A fork, not `subprocess.run(user=...)`: the interpreter may live where the user
+    cannot execute it (a pyenv under /root), and a fork needs no exec. SIGALRM ends a
+    child that hangs.
+    """
+    entry = pwd.getpwnam(user)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 99
+            try:
+                signal.alarm(int(timeout))
+                _preload()  # the user may not be able to read the standard library
+                os.setgroups([])
+                os.setgid(entry.pw_gid)
+                os.setuid(entry.pw_uid)
+                os.environ["HOME"] = entry.pw_dir
+                os.environ.pop("DDP_CODEMOD_DEBUG", None)
+                os.chdir(cwd)
+                os.dup2(out.fileno(), 1)
+                os.dup2(err.fileno(), 2)
+                sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+                sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+                from codemod.cli.main import main
+
+                main(list(args), prog_name="ddp-codemod")
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGALRM:
+            pytest.fail(f"ddp-codemod {' '.join(args)} hung for {timeout} s (as {user})")
+        code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(
+            args, code, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace")
+        )
+
+
+PRELOAD = (
+    "codemod.api",
+    "codemod.process",
+    "codemod.parallel",
+    "codemod.gitops",
+    "codemod.edit.rewrite",
+    "codemod.edit.writer",
+    "codemod.edit.diff",
+    "codemod.evidence.load",
+    "codemod.evidence.pairing",
+    "codemod.configs.facts",
+    "codemod.sites.subclasses",
+    "codemod.sites.yaml_files",
+    "codemod.report.sarif",
+    "codemod.batch.run",
+    "concurrent.futures",
+    "concurrent.futures.process",
+    "multiprocessing",
+    "multiprocessing.context",
+    "multiprocessing.popen_fork",
+    "multiprocessing.queues",
+    "multiprocessing.synchronize",
+    "pathspec",
+    "pkgutil",
+    "libcst",
+    "libcst.metadata",
+    "libcst.helpers",
+    "tomllib",
+    "yaml",
+    "difflib",
+)
+
+
+def _preload() -> None:
+    """Import what a CLI run may import lazily, while still root."""
+    import importlib
+
+    for name in PRELOAD:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    import libcst
+
+    libcst.parse_module("x = f(a=1)\n")
 
 
 def unprivileged() -> str | None:

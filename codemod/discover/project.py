@@ -6,6 +6,7 @@ pyproject.toml, `exclude` patterns, evidence under `.ddp-codemod/`, module names
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,11 +44,13 @@ def _has_table(pyproject: Path) -> bool:
 
 def find_root(start: Path) -> Path:
     """The nearest folder at or above `start` that holds our config, evidence or `.git`."""
-    for folder in (start, *start.parents):
+    for folder in (start, *start.parents):  # os.path: an unreadable folder is no error here
         pyproject = folder / "pyproject.toml"
-        if (pyproject.is_file() and _has_table(pyproject)) or (folder / EVIDENCE_DIR).is_dir():
+        if (os.path.isfile(pyproject) and _has_table(pyproject)) or os.path.isdir(
+            folder / EVIDENCE_DIR
+        ):
             return folder
-        if (folder / ".git").exists():
+        if os.path.exists(folder / ".git"):
             return folder
     return start
 
@@ -62,7 +65,7 @@ def _strings(value: object, key: str, errors: list[str]) -> tuple[str, ...]:
 def load(root: Path) -> ProjectConfig:
     """Read `[tool.ddp-codemod]` from root/pyproject.toml; problems become error lines."""
     pyproject = root / "pyproject.toml"
-    if not pyproject.is_file():
+    if not os.path.isfile(pyproject):
         return ProjectConfig(root)
     try:
         data = tomllib.loads(pyproject.read_bytes().decode("utf-8"))

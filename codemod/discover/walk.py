@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -108,7 +108,7 @@ class Ignore:
 
 def git_top(start: Path) -> Path | None:
     for folder in (start, *start.parents):
-        if (folder / ".git").exists():
+        if os.path.exists(os.path.join(folder, ".git")):  # False, not an error, when unreadable
             return folder
     return None
 
@@ -128,36 +128,70 @@ def gitignore_for(folder: Path) -> Ignore:
     return ignore
 
 
-def walk(root: Path, excludes: Ignore, suffixes: tuple[str, ...] = SUFFIXES) -> Iterator[Path]:
-    """Files under `root` with one of `suffixes`, in a stable order."""
+OnError = Callable[[Path, str], None]
+
+
+def _folder_id(path: str, follow: bool = True) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path, follow_symlinks=follow)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def walk(
+    root: Path,
+    excludes: Ignore,
+    suffixes: tuple[str, ...] = SUFFIXES,
+    on_error: OnError | None = None,
+) -> Iterator[Path]:
+    """Files under `root` with one of `suffixes`, in a stable order.
+
+    Like git, folder symlinks are not followed, and each real folder is visited once
+    (a bind mount or a hard-linked folder cannot make the walk loop). A folder that
+    cannot be listed goes to `on_error` and the walk goes on.
+    """
     in_git = git_top(root) is not None
     start = gitignore_for(root) if in_git else Ignore()
     stack: list[tuple[Path, Ignore]] = [(root, start)]
+    seen: set[tuple[int, int]] = set()
+    root_id = _folder_id(str(root))
+    if root_id is not None:
+        seen.add(root_id)
     while stack:
         folder, ignore = stack.pop()
-        if in_git and folder != root and (folder / ".gitignore").is_file():
+        if in_git and folder != root and os.path.isfile(os.path.join(folder, ".gitignore")):
             ignore = ignore.copy()
             ignore.add_file(folder, folder / ".gitignore")
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
+        except OSError as exc:
+            if on_error is not None:
+                on_error(folder, f"cannot read folder: {exc.strerror or exc}")
             continue
         subdirs: list[Path] = []
         for entry in entries:
             try:
-                is_dir = entry.is_dir()
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if not is_dir and entry.is_symlink() and entry.is_dir():
+                    continue  # a folder symlink: never followed, like git
             except OSError:
-                continue
+                is_dir = False
             if not is_dir and not entry.name.endswith(suffixes):
                 continue  # most entries: decided on the name, without a Path
             path = Path(entry.path)
             if is_dir:
                 if entry.name in SKIP_DIRS or entry.name.endswith(".egg-info"):
                     continue
-                if (path / "pyvenv.cfg").exists():
+                if os.path.exists(os.path.join(entry.path, "pyvenv.cfg")):
                     continue
                 if ignore.ignores(path, True) or excludes.ignores(path, True):
                     continue
+                folder_id = _folder_id(entry.path, follow=False)
+                if folder_id is not None:
+                    if folder_id in seen:
+                        continue
+                    seen.add(folder_id)
                 subdirs.append(path)
             else:
                 if ignore.ignores(path, False) or excludes.ignores(path, False):
