@@ -293,11 +293,35 @@ def _process(
         by_text = {s.text: s for s in chosen}
         matched.update((text, by_text[text].origin) for text in outcome.matched_selectors)
         result.errors.extend(outcome.errors)
+        sites = outcome.sites
         if outcome.new is not None and outcome.old is not None:
-            result.changes.append(FileChange(src.rel, src.root, src.file, outcome.old, outcome.new))
-        result.sites.extend(outcome.sites)
+            if _inside_tree(src.file, target):
+                result.changes.append(
+                    FileChange(src.rel, src.root, src.file, outcome.old, outcome.new)
+                )
+            else:  # `link.py -> ../outside/victim.py`: never written, never shown as a diff
+                result.errors.append(FileError(src.rel, OUTSIDE))
+                sites = [dataclasses.replace(s, changed=False) for s in sites]
+        result.sites.extend(sites)
     if req.write:
         write_changes(result)
+
+
+OUTSIDE = "symlink to a file outside the tree; not written"
+
+
+def _inside_tree(file: Path, target: _Target) -> bool:
+    """The file's real path lies under the scanned PATH, the repo root or its git work tree."""
+    real = os.path.realpath(file)
+    trees = [target.source.root, target.project.root]
+    top = discover.git_top(target.project.root)
+    if top is not None:
+        trees.append(top)
+    for tree in trees:
+        base = os.path.realpath(tree)
+        if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
+            return True
+    return False
 
 
 def write_changes(result: RunResult) -> bool:
