@@ -165,9 +165,10 @@ def _display(path: Path | None, root: Path) -> str:
     if path is None:
         return str(root)
     try:
-        return os.path.relpath(path)
+        rel = os.path.relpath(path)
     except ValueError:
         return str(path)
+    return str(path) if rel == ".." or rel.startswith(".." + os.sep) else rel  # /dev/zero
 
 
 def _targets(req: Request, result: RunResult) -> tuple[list[_Target], set[Path]]:
@@ -214,8 +215,18 @@ def _targets(req: Request, result: RunResult) -> tuple[list[_Target], set[Path]]
     return targets, whole
 
 
+def missing_evidence(evidence: tuple[str, ...], cwd: Path) -> list[FileError]:
+    """An --evidence PATH that does not exist: a typo there would silently prove nothing."""
+    return [
+        FileError(e, "--evidence: no such file or directory")
+        for e in evidence
+        if not os.path.lexists(_absolute(cwd / e))
+    ]
+
+
 def run(req: Request) -> RunResult:
     result = RunResult()
+    result.errors.extend(missing_evidence(req.evidence, req.cwd))
     targets, whole = _targets(req, result)
     candidates: list[tuple[_Target, bytes]] = []
     read: dict[Path, bytes] = {}  # kept for subclass discovery, which needs every file

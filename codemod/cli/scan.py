@@ -18,7 +18,8 @@ from codemod.report import text as report
 def _run(paths: tuple[str, ...], jobs: int | None = None, **options: Any) -> RunResult:
     """api.run over PATHS; files that cannot hold a site never import it (pre-commit's case)."""
     cwd = Path.cwd()
-    if nothing_to_find(paths, cwd):
+    evidence = options.get("evidence", ())
+    if nothing_to_find(paths, cwd) and all(os.path.lexists(cwd / e) for e in evidence):
         return RunResult(warnings=unmatched_for_files(options.get("allow", ()), paths, cwd))
     from codemod import api, parallel
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shlex
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from codemod.evidence.load import Instance
 from codemod.model import Coverage, Kind, ProbeTimes, RunSummary, Site, Span, State
@@ -235,7 +235,7 @@ def _judge(instances: list[Instance], min_steps: int) -> Coverage:
     for run in runs:
         if run.world_size < 2:
             problems.append(f"`{run.command}` ran at world size {run.world_size}")
-        elif set(run.ranks) != set(range(run.world_size)):
+        elif not _every_rank(run.ranks, run.world_size):
             problems.append(f"`{run.command}` recorded ranks {list(run.ranks)} of {run.world_size}")
         elif run.iterations < min_steps:
             problems.append(
@@ -327,3 +327,9 @@ def inherited_coverage(
             own.runs if own else (),
         )
     return own
+
+
+def _every_rank(ranks: Sequence[int], world_size: int) -> bool:
+    """The ranks are exactly 0..world_size-1, by arithmetic: world_size may be huge."""
+    distinct = set(ranks)
+    return len(distinct) == world_size and all(0 <= r < world_size for r in distinct)
