@@ -12,12 +12,9 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from codemod.discover import gitignore
 from codemod.discover.read import ReadError, read_regular
-
-if TYPE_CHECKING:
-    import pathspec
 
 # ruff's default excludes, plus our own evidence folder.
 SKIP_DIRS = frozenset(
@@ -65,24 +62,24 @@ class SourceFile:
     root: Path  # what `rel` is relative to: diff headers and CLI selectors use it
 
 
-def _spec(lines: list[str]) -> pathspec.PathSpec:
-    import pathspec  # ~13 ms; only for trees that have a .gitignore or excludes
-
-    return pathspec.GitIgnoreSpec.from_lines(lines)
-
-
 class Ignore:
-    """gitignore-style rules, each anchored at the folder that declares it."""
+    """gitignore-style rules, each anchored at the folder that declares it.
+
+    Across folders, as within one file, the last rule that matches decides: a deeper
+    .gitignore can re-include what a shallower one ignored.
+    """
 
     def __init__(self) -> None:
-        self._rules: list[tuple[Path, pathspec.PathSpec]] = []
+        self._rules: list[tuple[Path, list[gitignore.Rule]]] = []
 
     def add(self, base: Path, lines: list[str]) -> None:
-        if not any(line.strip() and not line.lstrip().startswith("#") for line in lines):
-            return
-        spec = _spec(lines)
-        if len(spec) > 0:
-            self._rules.append((base, spec))
+        rules = gitignore.compile_lines(lines)
+        if rules:
+            self._rules.append((base, rules))
+
+    def add_rules(self, base: Path, rules: list[gitignore.Rule]) -> None:
+        if rules:
+            self._rules.append((base, rules))
 
     def add_file(self, base: Path, file: Path) -> None:
         with contextlib.suppress(ReadError):  # missing, a FIFO, huge: git would not use it
@@ -94,16 +91,18 @@ class Ignore:
         return clone
 
     def ignores(self, path: Path, is_dir: bool) -> bool:
-        for base, spec in self._rules:
+        decision = None
+        for base, rules in self._rules:
             try:
                 rel = path.relative_to(base).as_posix()
             except ValueError:
                 continue
             if rel in ("", ".") or rel.startswith("../"):
                 continue
-            if spec.match_file(rel + "/" if is_dir else rel):
-                return True
-        return False
+            found = gitignore.decide(rules, rel, is_dir)
+            if found is not None:
+                decision = found
+        return bool(decision)
 
 
 def git_top(start: Path) -> Path | None:
