@@ -19,7 +19,7 @@ from codemod.discover.prefilter import may_hold_site
 from codemod.discover.read import ReadError, read_regular
 from codemod.model import FileChange, FileError, RunResult
 from codemod.report.text import unmatched_selector
-from codemod.verdicts.allowlist import Allowlist, Selector
+from codemod.verdicts.allowlist import Allowlist, Selector, usable
 
 if TYPE_CHECKING:
     from codemod.configs.facts import ConfigFacts
@@ -227,6 +227,9 @@ def missing_evidence(evidence: tuple[str, ...], cwd: Path) -> list[FileError]:
 def run(req: Request) -> RunResult:
     result = RunResult()
     result.errors.extend(missing_evidence(req.evidence, req.cwd))
+    allow, bad = usable(req.allow, "--allow", req.cwd)
+    result.errors.extend(FileError("--allow", message) for message in bad)
+    req = dataclasses.replace(req, allow=tuple(allow))
     targets, whole = _targets(req, result)
     candidates: list[tuple[_Target, bytes]] = []
     read: dict[Path, bytes] = {}  # kept for subclass discovery, which needs every file

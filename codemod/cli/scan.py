@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 import click
 
 from codemod.cli.options import EVIDENCE, EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR, FORMAT, JOBS, PATHS
-from codemod.discover.fastpath import nothing_to_find, unmatched_for_files
+from codemod.discover.fastpath import nothing_to_find, selector_errors, unmatched_for_files
 from codemod.model import FileChange, RunResult
 from codemod.report import text as report
 
@@ -20,7 +20,11 @@ def _run(paths: tuple[str, ...], jobs: int | None = None, **options: Any) -> Run
     cwd = Path.cwd()
     evidence = options.get("evidence", ())
     if nothing_to_find(paths, cwd) and all(os.path.lexists(cwd / e) for e in evidence):
-        return RunResult(warnings=unmatched_for_files(options.get("allow", ()), paths, cwd))
+        allow = options.get("allow", ())
+        return RunResult(
+            warnings=unmatched_for_files(allow, paths, cwd),
+            errors=selector_errors(allow, cwd),
+        )
     from codemod import api, parallel
 
     try:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from codemod.discover.prefilter import may_hold_site
 from codemod.discover.read import ReadError, read_regular
+from codemod.model import FileError
 from codemod.report.text import unmatched_selector
-from codemod.verdicts.allowlist import Selector
+from codemod.verdicts.allowlist import Selector, usable
 
 
 def nothing_to_find(paths: Sequence[str], cwd: Path) -> bool:
@@ -37,8 +38,15 @@ def unmatched_for_files(allow: Sequence[str], paths: Sequence[str], cwd: Path) -
     a selector naming one of them matched no site; one naming another file says nothing."""
     files = [Path(os.path.abspath(os.path.join(cwd, p))) for p in paths]
     root = Path(os.path.abspath(cwd))
+    good, _ = usable(tuple(allow), "--allow", root)
     return [
         unmatched_selector(text, "--allow")
-        for text in allow
+        for text in good
         if any(Selector.parse(text, "--allow", root).matches_file(f) for f in files)
     ]
+
+
+def selector_errors(allow: Sequence[str], cwd: Path) -> list[FileError]:
+    """The pipeline's error lines for `--allow` selectors that cannot be used."""
+    _, bad = usable(tuple(allow), "--allow", cwd)
+    return [FileError("--allow", message) for message in bad]

@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from codemod.discover import gitignore
 from codemod.model import EVIDENCE_DIR
 
 if sys.version_info >= (3, 11):
@@ -62,6 +63,26 @@ def _strings(value: object, key: str, errors: list[str]) -> tuple[str, ...]:
     return ()
 
 
+def _selectors(texts: tuple[str, ...], pyproject: Path, errors: list[str]) -> tuple[str, ...]:
+    from codemod.verdicts.allowlist import usable
+
+    good, bad = usable(texts, pyproject.name, pyproject.parent)
+    errors.extend(f"[tool.{TABLE}] allow: {message}" for message in bad)
+    return tuple(good)
+
+
+def _patterns(patterns: tuple[str, ...], errors: list[str]) -> tuple[str, ...]:
+    good = []
+    for pattern in patterns:
+        try:
+            gitignore.compile_line(pattern)
+        except gitignore.PatternError as exc:
+            errors.append(f"[tool.{TABLE}] exclude: invalid pattern {pattern!r} ({exc}); ignored")
+        else:
+            good.append(pattern)
+    return tuple(good)
+
+
 def load(root: Path) -> ProjectConfig:
     """Read `[tool.ddp-codemod]` from root/pyproject.toml; problems become error lines."""
     pyproject = root / "pyproject.toml"
@@ -71,7 +92,10 @@ def load(root: Path) -> ProjectConfig:
         data = tomllib.loads(pyproject.read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         return ProjectConfig(root, pyproject, errors=(f"cannot read pyproject.toml: {exc}",))
-    table = data.get("tool", {}).get(TABLE)
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        return ProjectConfig(root, pyproject, errors=("`tool` must be a table",))
+    table = tool.get(TABLE)
     if table is None:
         return ProjectConfig(root, pyproject)
     errors: list[str] = []
@@ -82,9 +106,9 @@ def load(root: Path) -> ProjectConfig:
     min_steps = DEFAULT_MIN_STEPS
     for key, value in table.items():
         if key == "allow":
-            allow = _strings(value, key, errors)
+            allow = _selectors(_strings(value, key, errors), pyproject, errors)
         elif key == "exclude":
-            exclude = _strings(value, key, errors)
+            exclude = _patterns(_strings(value, key, errors), errors)
         elif key == "min-steps":
             if isinstance(value, int) and not isinstance(value, bool) and value >= 2:
                 min_steps = value
