@@ -19,6 +19,7 @@ from typing import Any
 from codemod.configs.facts import ConfigFacts
 from codemod.configs.graph import ConfigGraph, in_config_dir
 from codemod.discover.project import DEFAULT_MIN_STEPS
+from codemod.discover.read import MB, size_mb
 from codemod.discover.source import SourceError, SourceText, decode, round_trips
 from codemod.edit.verify import check
 from codemod.evidence.load import Instance
@@ -61,6 +62,18 @@ def _syntax_error(exc: SyntaxError, text: str) -> str:
 
 class _Failed(Exception):
     """One line about why this file stops here."""
+
+
+REWRITE_LIMIT = 1 * MB  # libcst takes minutes past a few MB, and may abort the process
+
+
+def _check_size(data: bytes) -> None:
+    """Files over REWRITE_LIMIT keep their sites in the report but are never rewritten."""
+    if len(data) > REWRITE_LIMIT:
+        raise _Failed(
+            f"too large to rewrite safely ({size_mb(len(data))}; the limit is "
+            f"{REWRITE_LIMIT // MB} MB); not rewritten"
+        )
 
 
 def process(file: FileContext, data: bytes, ctx: Context) -> FileOutcome:
@@ -173,12 +186,13 @@ def _python(
     chosen = _decide(file, [(f.site, f.edit) for f in found], coverage, ctx, outcome)
     if not (ctx.rewrite and chosen):
         return
+    _check_size(data)
     if not round_trips(source, data):
         raise _Failed("not rewritten: its bytes do not survive decoding and encoding unchanged")
     from codemod.edit.rewrite import RewriteError, rewrite  # libcst: only for files that change
 
     try:
-        new_text, changes = rewrite(source.text, [(edit, site.fix) for site, edit in chosen])
+        new_text, changes = rewrite(source.text, [(edit, site.fix) for site, edit in chosen], tree)
     except RewriteError as exc:
         raise _Failed(f"not rewritten: {exc} (a bug in ddp-codemod; please report it)") from None
     except Exception as exc:  # libcst cannot parse what ast could: newer syntax
@@ -203,6 +217,7 @@ def _yaml(
     chosen = _decide(file, list(found), {}, ctx, outcome)
     if not (ctx.rewrite and chosen):
         return
+    _check_size(data)
     if not round_trips(source, data):
         raise _Failed("not rewritten: its bytes do not survive decoding and encoding unchanged")
     new_text = yaml_sites.rewrite(source.text, [(edit, site.fix) for site, edit in chosen])
