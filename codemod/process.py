@@ -60,6 +60,17 @@ def _syntax_error(exc: SyntaxError, text: str) -> str:
     return f"syntax error at line {line}, column {column}: {exc.msg}{hint}"
 
 
+def _why(exc: BaseException) -> str:
+    """An exception's message; MemoryError from the parser has none."""
+    if str(exc):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "the parser ran out of memory (nested too deeply?)"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return type(exc).__name__
+
+
 class _Failed(Exception):
     """One line about why this file stops here."""
 
@@ -166,7 +177,7 @@ def _python(
     except SyntaxError as exc:
         raise _Failed(_syntax_error(exc, source.text)) from None
     except (ValueError, RecursionError, MemoryError) as exc:
-        raise _Failed(f"cannot parse: {exc}") from None
+        raise _Failed(f"cannot parse: {_why(exc)}") from None
     if not file.is_config and is_config(file.project_rel, tree, ctx.configs.graph):
         file = dataclasses.replace(file, is_config=True)
     subclasses = ctx.subclasses if ctx.subclasses is not None else PendingSubclasses()
