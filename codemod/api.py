@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 class Request:
     paths: tuple[str, ...]
     cwd: Path
-    allow: tuple[str, ...] = ()  # --allow selectors, relative to each PATH
+    allow: tuple[str, ...] = ()  # --allow selectors, relative to `cwd`
     rewrite: bool = False  # apply: compute the rewritten files
     write: bool = False  # apply without --dry-run: write them
     style_false: bool = False
@@ -178,6 +178,8 @@ def _targets(req: Request, result: RunResult) -> tuple[list[_Target], set[Path]]
     the first name that reached it.
     """
     projects: dict[Path, _Project] = {}
+    # one base for every --allow selector, whatever the PATHs and their order
+    cli = tuple(Selector.parse(s, "--allow", _absolute(req.cwd)) for s in req.allow)
     seen: set[str] = set()  # real paths
     whole: set[Path] = set()
     targets: list[_Target] = []
@@ -204,7 +206,6 @@ def _targets(req: Request, result: RunResult) -> tuple[list[_Target], set[Path]]
             scan_root = cwd if cwd in path.parents else path.parent
             skip = discover.excluded(path, proj.excludes)
             files = [] if skip else [path]
-        cli = tuple(Selector.parse(s, "--allow", scan_root) for s in req.allow)
         for file in files:
             real = os.path.realpath(file)
             if real in seen:
@@ -368,19 +369,21 @@ def _warn_unmatched(
     """Say when a selector matched nothing: a typo there silently allows nothing.
 
     When only files were named (pre-commit passes a batch of them), a `--allow` selector
-    whose file is not among them says nothing: another batch may hold it.
+    whose file is not among them but lies under the current directory says nothing:
+    another batch may hold it.
     """
     only_files = not whole and all(not os.path.isdir(req.cwd / p) for p in req.paths)
+    cwd = _absolute(req.cwd)
     for text in req.allow:
         if (text, "--allow") in matched:
             continue
-        if only_files and not any(
-            s.matches_file(t.source.file)
-            for t in targets
-            for s in t.cli_selectors
-            if s.text == text
+        selector = Selector.parse(text, "--allow", cwd)
+        if (
+            only_files
+            and selector.names_inside(cwd)
+            and not any(selector.matches_file(t.source.file) for t in targets)
         ):
-            continue
+            continue  # pre-commit: another batch of files from this tree may hold it
         result.warnings.append(unmatched_selector(text, "--allow"))
     reported: set[Path] = set()
     for target in targets:

@@ -82,7 +82,10 @@ def scan(paths: tuple[str, ...], fmt: str, evidence: tuple[str, ...], jobs: int 
     "allow",
     multiple=True,
     metavar="SELECTOR",
-    help="Allow rewriting these sites: PATH, PATH:LINE or PATH::QUALNAME (globs allowed).",
+    help=(
+        "Allow rewriting these sites: PATH, PATH:LINE or PATH::QUALNAME (globs allowed), "
+        "relative to the current directory."
+    ),
 )
 @click.option(
     "--style",

@@ -2,12 +2,14 @@
 
 `path` (every site in the file), `path:LINE` (the site whose span holds LINE),
 `path::QUALNAME` (sites in that function or class); the path part may be a glob
-(`damo/**/*.py`) and is relative to a base folder (the scanned PATH for --allow, the
-folder of pyproject.toml for `[tool.ddp-codemod] allow`).
+(`damo/**/*.py`) and is relative to a base folder: the current directory for --allow
+(one base for the whole run, whatever the PATHs and their order), the folder of
+pyproject.toml for `[tool.ddp-codemod] allow`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,9 +96,25 @@ class Selector:
                 made = cls(text, origin, base, _normalize(match["path"]), line=int(match["line"]))
             else:
                 made = cls(text, origin, base, _normalize(text))
+        made = made._climbed()
         if made.is_glob:  # compiled once, up front: a bad glob is an error, not a crash
             object.__setattr__(made, "regex", glob_to_regex(made.path))
         return made
+
+    def _climbed(self) -> Selector:
+        """`../x.py` and `/abs/x.py` name files outside the base: move the base there."""
+        base, path = self.base, self.path
+        if path.startswith("/"):
+            base, path = Path(base.anchor or "/"), path.lstrip("/")
+        while path == ".." or path.startswith("../"):
+            base, path = base.parent, path[3:]
+        if (base, path) == (self.base, self.path):
+            return self
+        return dataclasses.replace(self, base=base, path=path)
+
+    def names_inside(self, folder: Path) -> bool:
+        """The selector's files would lie under `folder` (its base is there)."""
+        return self.base == folder or folder in self.base.parents
 
     @property
     def is_glob(self) -> bool:
