@@ -117,7 +117,6 @@ PRELOAD = (
     "multiprocessing.popen_fork",
     "multiprocessing.queues",
     "multiprocessing.synchronize",
-    "pathspec",
     "pkgutil",
     "libcst",
     "libcst.metadata",

@@ -1,7 +1,7 @@
 """Say "nothing to do" for PATHs that cannot hold a site, before the pipeline is imported.
 
 pre-commit runs the hook with the staged files on every commit, and almost never does one
-of them mention find_unused_param. Importing the pipeline (pathspec, tomllib, the finder)
+of them mention find_unused_param. Importing the pipeline (tomllib, the finder)
 and reading the project's config would cost more than the answer, so the CLI asks here
 first. Only plain files qualify: a directory needs walking with its .gitignore, and a
 missing or unreadable file needs the pipeline's error line.
