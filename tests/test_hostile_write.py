@@ -296,3 +296,20 @@ def test_report_json_lists_the_refused_file(tmp_path: Path):
     report = json.loads(result.stdout)
     assert report["errors"] == [{"path": "train.py", "message": "read-only; not written"}]
     assert [s["changed"] for s in report["sites"]] == [False]
+
+
+def test_foreign_owned_writable_file_is_not_given_to_the_writer():
+    """An unprivileged user may write the file but could not keep its owner: refused."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the file to another user first")
+    user = unprivileged()
+    root = shared_dir(user)
+    try:
+        path = write(root, "train.py", SITE)
+        path.chmod(0o666)  # root's file, writable by everyone, in the user's folder
+        result = cli("apply", ".", "--allow", "**", cwd=root, user=user, timeout=30)
+        assert result.returncode == 2, result.stderr
+        assert "train.py: error: owned by another user (uid 0); not written" in result.stderr
+        assert path.read_text() == SITE and path.stat().st_uid == 0
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
