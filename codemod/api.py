@@ -17,9 +17,10 @@ from codemod.configs.references import REFERENCE_SUFFIXES
 from codemod.discover import project
 from codemod.discover import walk as discover
 from codemod.discover.prefilter import may_hold_site
+from codemod.discover.read import ReadError, read_regular
 from codemod.model import FileChange, FileError, RunResult
 from codemod.report.text import unmatched_selector
-from codemod.verdicts.allowlist import Allowlist, Selector
+from codemod.verdicts.allowlist import Allowlist, Selector, usable
 
 if TYPE_CHECKING:
     from codemod.configs.facts import ConfigFacts
@@ -35,7 +36,7 @@ PROJECT_SUFFIXES = tuple(dict.fromkeys((*discover.SUFFIXES, *REFERENCE_SUFFIXES)
 class Request:
     paths: tuple[str, ...]
     cwd: Path
-    allow: tuple[str, ...] = ()  # --allow selectors, relative to each PATH
+    allow: tuple[str, ...] = ()  # --allow selectors, relative to `cwd`
     rewrite: bool = False  # apply: compute the rewritten files
     write: bool = False  # apply without --dry-run: write them
     style_false: bool = False
@@ -81,9 +82,9 @@ class _Project:
                 data = known.get(file)
                 if data is None:
                     try:
-                        data = file.read_bytes()
-                    except OSError:
-                        continue
+                        data = read_regular(file)
+                    except ReadError:
+                        continue  # a target's own error line says why, once
                 self._files.append((file, self.rel(file), data))
         return self._files
 
@@ -171,27 +172,41 @@ def _display(path: Path | None, root: Path) -> str:
     if path is None:
         return str(root)
     try:
-        return os.path.relpath(path)
+        rel = os.path.relpath(path)
     except ValueError:
         return str(path)
+    return str(path) if rel == ".." or rel.startswith(".." + os.sep) else rel  # /dev/zero
 
 
 def _targets(req: Request, result: RunResult) -> tuple[list[_Target], set[Path]]:
-    """Files to look at, and the project roots scanned whole (for selector warnings)."""
+    """Files to look at, and the project roots scanned whole (for selector warnings).
+
+    A file reached twice (two PATHs, or symlinks to one file) is looked at once, under
+    the first name that reached it.
+    """
     projects: dict[Path, _Project] = {}
-    seen: set[Path] = set()
+    # one base for every --allow selector, whatever the PATHs and their order
+    cli = tuple(Selector.parse(s, "--allow", _absolute(req.cwd)) for s in req.allow)
+    seen: set[str] = set()  # real paths
     whole: set[Path] = set()
     targets: list[_Target] = []
     for arg in req.paths:
         path = _absolute(req.cwd / arg)
-        if not path.exists():
+        if not os.path.lexists(path):
             result.errors.append(FileError(arg, "no such file or directory"))
             continue
-        is_dir = path.is_dir()
+        is_dir = os.path.isdir(path)
         proj = _load_project(project.find_root(path if is_dir else path.parent), projects, result)
         if is_dir:
             scan_root = path
-            everything = list(discover.walk(path, proj.excludes, PROJECT_SUFFIXES))
+
+            def unreadable(folder: Path, message: str, top: Path = path, shown: str = arg) -> None:
+                rel = _relative(folder, top) if folder != top else shown
+                result.errors.append(FileError(rel, message))
+
+            everything = list(
+                discover.walk(path, proj.excludes, PROJECT_SUFFIXES, on_error=unreadable)
+            )
             files: list[Path] = [f for f in everything if f.name.endswith(discover.SUFFIXES)]
             if path == proj.root:
                 whole.add(path)
@@ -201,26 +216,39 @@ def _targets(req: Request, result: RunResult) -> tuple[list[_Target], set[Path]]
             scan_root = cwd if cwd in path.parents else path.parent
             skip = discover.excluded(path, proj.excludes)
             files = [] if skip else [path]
-        cli = tuple(Selector.parse(s, "--allow", scan_root) for s in req.allow)
         for file in files:
-            if file in seen:
+            real = os.path.realpath(file)
+            if real in seen:
                 continue
-            seen.add(file)
+            seen.add(real)
             rel = _relative(file, scan_root)
             targets.append(_Target(discover.SourceFile(file, rel, scan_root), proj, cli))
     return targets, whole
 
 
+def missing_evidence(evidence: tuple[str, ...], cwd: Path) -> list[FileError]:
+    """An --evidence PATH that does not exist: a typo there would silently prove nothing."""
+    return [
+        FileError(e, "--evidence: no such file or directory")
+        for e in evidence
+        if not os.path.lexists(_absolute(cwd / e))
+    ]
+
+
 def run(req: Request) -> RunResult:
     result = RunResult()
+    result.errors.extend(missing_evidence(req.evidence, req.cwd))
+    allow, bad = usable(req.allow, "--allow", req.cwd)
+    result.errors.extend(FileError("--allow", message) for message in bad)
+    req = dataclasses.replace(req, allow=tuple(allow))
     targets, whole = _targets(req, result)
     candidates: list[tuple[_Target, bytes]] = []
     read: dict[Path, bytes] = {}  # kept for subclass discovery, which needs every file
     for target in targets:
         try:
-            data = read[target.source.file] = target.source.file.read_bytes()
-        except OSError as exc:
-            result.errors.append(FileError(target.source.rel, f"cannot read: {exc.strerror}"))
+            data = read[target.source.file] = read_regular(target.source.file)
+        except ReadError as exc:
+            result.errors.append(FileError(target.source.rel, str(exc)))
             continue
         if may_hold_site(data, target.source.file.name):
             candidates.append((target, data))
@@ -290,11 +318,35 @@ def _process(
         by_text = {s.text: s for s in chosen}
         matched.update((text, by_text[text].origin) for text in outcome.matched_selectors)
         result.errors.extend(outcome.errors)
+        sites = outcome.sites
         if outcome.new is not None and outcome.old is not None:
-            result.changes.append(FileChange(src.rel, src.root, src.file, outcome.old, outcome.new))
-        result.sites.extend(outcome.sites)
+            if _inside_tree(src.file, target):
+                result.changes.append(
+                    FileChange(src.rel, src.root, src.file, outcome.old, outcome.new)
+                )
+            else:  # `link.py -> ../outside/victim.py`: never written, never shown as a diff
+                result.errors.append(FileError(src.rel, OUTSIDE))
+                sites = [dataclasses.replace(s, changed=False) for s in sites]
+        result.sites.extend(sites)
     if req.write:
         write_changes(result)
+
+
+OUTSIDE = "symlink to a file outside the tree; not written"
+
+
+def _inside_tree(file: Path, target: _Target) -> bool:
+    """The file's real path lies under the scanned PATH, the repo root or its git work tree."""
+    real = os.path.realpath(file)
+    trees = [target.source.root, target.project.root]
+    top = discover.git_top(target.project.root)
+    if top is not None:
+        trees.append(top)
+    for tree in trees:
+        base = os.path.realpath(tree)
+        if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
+            return True
+    return False
 
 
 def write_changes(result: RunResult) -> bool:
@@ -327,20 +379,23 @@ def _warn_unmatched(
     """Say when a selector matched nothing: a typo there silently allows nothing.
 
     When only files were named (pre-commit passes a batch of them), a `--allow` selector
-    whose file is not among them says nothing: another batch may hold it. One that names a
-    given file warns, also when `exclude` dropped that file.
+    whose file is not among them but lies under the current directory says nothing:
+    another batch may hold it. One that names a given file warns, also when `exclude`
+    dropped that file.
     """
-    only_files = not whole and all(not (req.cwd / p).is_dir() for p in req.paths)
+    only_files = not whole and all(not os.path.isdir(req.cwd / p) for p in req.paths)
     cwd = _absolute(req.cwd)
     given = [_absolute(req.cwd / p) for p in req.paths] if only_files else []
     for text in req.allow:
         if (text, "--allow") in matched:
             continue
-        if only_files and not any(  # bases as in _targets
-            Selector.parse(text, "--allow", cwd if cwd in f.parents else f.parent).matches_file(f)
-            for f in given
+        selector = Selector.parse(text, "--allow", cwd)
+        if (
+            only_files
+            and selector.names_inside(cwd)
+            and not any(selector.matches_file(f) for f in given)
         ):
-            continue
+            continue  # pre-commit: another batch of files from this tree may hold it
         result.warnings.append(unmatched_selector(text, "--allow"))
     reported: set[Path] = set()
     for target in targets:

@@ -8,8 +8,10 @@ level and its arguments picklable, so the same code runs under spawn (macOS, Win
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -37,6 +39,39 @@ def start_method() -> str:
     return "fork" if sys.platform == "linux" else "spawn"
 
 
+def _die_with_parent(parent: int) -> None:
+    """Pool initializer: a worker whose parent was killed must not live on.
+
+    On Linux the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG); elsewhere
+    each task first checks that the parent is still there.
+    """
+    if sys.platform == "linux":
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # died before prctl took effect
+        os._exit(1)
+
+
+def _guarded(fn: Callable[..., R], parent: int, *args: Any) -> R:
+    if os.getppid() != parent:
+        os._exit(1)
+    return fn(*args)
+
+
+def _pool(workers: int, context: Any) -> Any:
+    from concurrent.futures import ProcessPoolExecutor
+
+    parent = os.getpid()
+    return ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_die_with_parent, initargs=(parent,)
+    ), parent
+
+
 def worth_a_pool(work_bytes: int, jobs: int) -> bool:
     return jobs > 1 and work_bytes >= MIN_BYTES[start_method()]
 
@@ -52,15 +87,16 @@ def map_ordered(
     if jobs <= 1 or count < 2:
         return [fn(*args) for args in zip(*columns)]
     import multiprocessing  # ~17 ms of imports, paid only when a pool starts
-    from concurrent.futures import ProcessPoolExecutor
 
     workers = min(jobs, count)
     # a few chunks per worker: balanced, and one pickle per chunk shares the objects that
     # every item carries (the project's subclasses and evidence)
     chunksize = max(1, math.ceil(count / (workers * 4)))
     context = multiprocessing.get_context(method or start_method())
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        return list(pool.map(fn, *columns, chunksize=chunksize))
+    pool, parent = _pool(workers, context)
+    with pool:
+        task = functools.partial(_guarded, fn, parent)
+        return list(pool.map(task, *columns, chunksize=chunksize))
 
 
 def completed(
@@ -76,11 +112,14 @@ def completed(
             yield index, fn(item)
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
     context = multiprocessing.get_context(method or start_method())
-    with ProcessPoolExecutor(min(jobs, len(items)), mp_context=context) as pool:
-        futures = {pool.submit(fn, item): index for index, item in enumerate(items)}
+    pool, parent = _pool(min(jobs, len(items)), context)
+    with pool:
+        futures = {
+            pool.submit(_guarded, fn, parent, item): index for index, item in enumerate(items)
+        }
         for future in as_completed(futures):
             index = futures[future]
             try:

@@ -20,6 +20,7 @@ from codemod.configs.facts import ConfigFacts
 from codemod.configs.graph import ConfigGraph, in_config_dir
 from codemod.discover.prefilter import NEEDLE
 from codemod.discover.project import DEFAULT_MIN_STEPS
+from codemod.discover.read import MB, size_mb
 from codemod.discover.source import SourceError, SourceText, decode, round_trips
 from codemod.edit.verify import check
 from codemod.evidence.load import Instance
@@ -74,8 +75,31 @@ def _syntax_error(exc: SyntaxError, text: str) -> str:
     return f"syntax error at line {line}, column {column}: {exc.msg}{hint}"
 
 
+def _why(exc: BaseException) -> str:
+    """An exception's message; MemoryError from the parser has none."""
+    if str(exc):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "the parser ran out of memory (nested too deeply?)"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return type(exc).__name__
+
+
 class _Failed(Exception):
     """One line about why this file stops here."""
+
+
+REWRITE_LIMIT = 1 * MB  # libcst takes minutes past a few MB, and may abort the process
+
+
+def _check_size(data: bytes) -> None:
+    """Files over REWRITE_LIMIT keep their sites in the report but are never rewritten."""
+    if len(data) > REWRITE_LIMIT:
+        raise _Failed(
+            f"too large to rewrite safely ({size_mb(len(data))}; the limit is "
+            f"{REWRITE_LIMIT // MB} MB); not rewritten"
+        )
 
 
 def process(file: FileContext, data: bytes, ctx: Context) -> FileOutcome:
@@ -179,7 +203,7 @@ def _python(
     except SyntaxError as exc:
         raise _Failed(_syntax_error(exc, source.text)) from None
     except (ValueError, RecursionError, MemoryError) as exc:
-        raise _Failed(f"cannot parse: {exc}") from None
+        raise _Failed(f"cannot parse: {_why(exc)}") from None
     if not file.is_config and is_config(file.project_rel, tree, ctx.configs.graph):
         file = dataclasses.replace(file, is_config=True)
     subclasses = ctx.subclasses if ctx.subclasses is not None else PendingSubclasses()
@@ -199,12 +223,13 @@ def _python(
     chosen = _decide(file, [(f.site, f.edit) for f in found], coverage, ctx, outcome)
     if not (ctx.rewrite and chosen):
         return
+    _check_size(data)
     if not round_trips(source, data):
         raise _Failed("not rewritten: its bytes do not survive decoding and encoding unchanged")
     from codemod.edit.rewrite import RewriteError, rewrite  # libcst: only for files that change
 
     try:
-        new_text, changes = rewrite(source.text, [(edit, site.fix) for site, edit in chosen])
+        new_text, changes = rewrite(source.text, [(edit, site.fix) for site, edit in chosen], tree)
     except RewriteError as exc:
         raise _Failed(f"not rewritten: {exc} (a bug in ddp-codemod; please report it)") from None
     except Exception as exc:  # libcst cannot parse what ast could: newer syntax
@@ -304,6 +329,7 @@ def _yaml(
     chosen = _decide(file, list(found), {}, ctx, outcome)
     if not (ctx.rewrite and chosen):
         return
+    _check_size(data)
     if not round_trips(source, data):
         raise _Failed("not rewritten: its bytes do not survive decoding and encoding unchanged")
     new_text = yaml_sites.rewrite(source.text, [(edit, site.fix) for site, edit in chosen])

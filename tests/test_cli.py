@@ -143,7 +143,7 @@ def test_dry_run_diff_headers_and_git_apply(tmp_path: Path):
     repo = tmp_path / "repo"
     write(repo, "damo/detectors/detector.py", TRUE_SITE)
     before = (repo / "damo/detectors/detector.py").read_bytes()
-    result = run("apply", "repo", "--dry-run", "--allow", "damo/**", cwd=tmp_path)
+    result = run("apply", "repo", "--dry-run", "--allow", "repo/damo/**", cwd=tmp_path)
     assert result.exit_code == 1
     assert result.stdout.startswith(
         "--- a/damo/detectors/detector.py\n+++ b/damo/detectors/detector.py\n@@ "
@@ -324,7 +324,7 @@ def test_damo_tree_done_when(tmp_path: Path):
         "tree",
         "--dry-run",
         "--allow",
-        "damo/detectors/detector.py::build_ddp_model",
+        "tree/damo/detectors/detector.py::build_ddp_model",  # relative to the current directory
         cwd=tmp_path,
     )
     assert allowed.exit_code == 1

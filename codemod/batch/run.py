@@ -80,7 +80,9 @@ def migrate(job: Job) -> Outcome:
 
 
 def _fail(outcome: Outcome, message: str) -> None:
+    """A failed repo keeps nothing: it claims no rewritten site or file."""
     outcome.status, outcome.message = FAILED, message
+    outcome.rewritten, outcome.files = [], []
 
 
 def _undone(outcome: Outcome, message: str) -> None:

@@ -6,6 +6,10 @@ pre-commit's no-op case (the fast path) costs little more than importing click.
 
 from __future__ import annotations
 
+import signal
+import threading
+from typing import Any
+
 import click
 
 from codemod import __version__
@@ -15,8 +19,37 @@ from codemod.cli.probe import probe
 from codemod.cli.scan import apply, scan
 from codemod.cli.trace import trace
 
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # what a shell reports for Ctrl-C
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=WORKFLOW)
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the process is, so `finally` blocks remove temp files."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
+class _Group(click.Group):
+    """Ctrl-C exits 130 (not click's 1), and SIGTERM unwinds like Ctrl-C does (trace and
+    probe put their own handlers in place while their children run)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except _Terminated:
+            raise click.exceptions.Exit(128 + signal.SIGTERM) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=WORKFLOW)
 @click.version_option(__version__, prog_name="ddp-codemod")
 def main() -> None:
     """Turn off DDP's find_unused_parameters=True where evidence proves it safe."""

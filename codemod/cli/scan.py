@@ -20,7 +20,7 @@ from codemod.cli.options import (
     PATHS,
     SCAN_EXIT_CODES,
 )
-from codemod.discover.fastpath import nothing_to_find, unmatched_for_files
+from codemod.discover.fastpath import nothing_to_find, selector_errors, unmatched_for_files
 from codemod.model import FileChange, RunResult
 from codemod.report import text as report
 
@@ -28,8 +28,13 @@ from codemod.report import text as report
 def _run(paths: tuple[str, ...], jobs: int | None = None, **options: Any) -> RunResult:
     """api.run over PATHS; files that cannot hold a site never import it (pre-commit's case)."""
     cwd = Path.cwd()
-    if nothing_to_find(paths, cwd):
-        return RunResult(warnings=unmatched_for_files(options.get("allow", ()), paths, cwd))
+    evidence = options.get("evidence", ())
+    if nothing_to_find(paths, cwd) and all(os.path.lexists(cwd / e) for e in evidence):
+        allow = options.get("allow", ())
+        return RunResult(
+            warnings=unmatched_for_files(allow, paths, cwd),
+            errors=selector_errors(allow, cwd),
+        )
     from codemod import api, parallel
 
     try:
@@ -101,9 +106,9 @@ def scan(paths: tuple[str, ...], fmt: str, evidence: tuple[str, ...], jobs: int 
     multiple=True,
     metavar="SELECTOR",
     help="Allow rewriting these sites: PATH, PATH:LINE or PATH::QUALNAME (globs allowed), "
-    "relative to each PATH. A selector that matches no site warns. When only files are "
-    "given (pre-commit's case), it warns only if it names one of them: one that names none "
-    "of them says nothing, since another batch of files may hold its site.",
+    "relative to the current directory. A selector that matches no site warns. When only "
+    "files are given (pre-commit's case), one that names none of them but a file under the "
+    "current directory says nothing, since another batch of files may hold its site.",
 )
 @click.option(
     "--style",

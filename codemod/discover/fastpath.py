@@ -1,7 +1,7 @@
 """Say "nothing to do" for PATHs that cannot hold a site, before the pipeline is imported.
 
 pre-commit runs the hook with the staged files on every commit, and almost never does one
-of them mention find_unused_param. Importing the pipeline (pathspec, tomllib, the finder)
+of them mention find_unused_param. Importing the pipeline (tomllib, the finder)
 and reading the project's config would cost more than the answer, so the CLI asks here
 first. Only plain files qualify: a directory needs walking with its .gitignore, and a
 missing or unreadable file needs the pipeline's error line.
@@ -10,13 +10,14 @@ missing or unreadable file needs the pipeline's error line.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Sequence
 from pathlib import Path
 
 from codemod.discover.prefilter import may_hold_site
+from codemod.discover.read import ReadError, read_regular
+from codemod.model import FileError
 from codemod.report.text import unmatched_selector
-from codemod.verdicts.allowlist import Selector
+from codemod.verdicts.allowlist import Selector, usable
 
 
 def nothing_to_find(paths: Sequence[str], cwd: Path) -> bool:
@@ -24,12 +25,9 @@ def nothing_to_find(paths: Sequence[str], cwd: Path) -> bool:
     for arg in paths:
         path = os.path.join(cwd, arg)
         try:
-            if not stat.S_ISREG(os.stat(path).st_mode):
-                return False
-            with open(path, "rb") as file:
-                data = file.read()
-        except OSError:
-            return False
+            data = read_regular(path)
+        except ReadError:
+            return False  # the pipeline says why
         if may_hold_site(data, arg):
             return False
     return True
@@ -40,8 +38,15 @@ def unmatched_for_files(allow: Sequence[str], paths: Sequence[str], cwd: Path) -
     a selector naming one of them matched no site; one naming another file says nothing."""
     files = [Path(os.path.abspath(os.path.join(cwd, p))) for p in paths]
     root = Path(os.path.abspath(cwd))
+    good, _ = usable(tuple(allow), "--allow", root)
     return [
         unmatched_selector(text, "--allow")
-        for text in allow
+        for text in good
         if any(Selector.parse(text, "--allow", root).matches_file(f) for f in files)
     ]
+
+
+def selector_errors(allow: Sequence[str], cwd: Path) -> list[FileError]:
+    """The pipeline's error lines for `--allow` selectors that cannot be used."""
+    _, bad = usable(tuple(allow), "--allow", cwd)
+    return [FileError("--allow", message) for message in bad]

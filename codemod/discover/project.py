@@ -6,10 +6,12 @@ pyproject.toml, `exclude` patterns, evidence under `.ddp-codemod/`, module names
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from codemod.discover import gitignore
 from codemod.model import EVIDENCE_DIR
 
 if sys.version_info >= (3, 11):
@@ -43,11 +45,13 @@ def _has_table(pyproject: Path) -> bool:
 
 def find_root(start: Path) -> Path:
     """The nearest folder at or above `start` that holds our config, evidence or `.git`."""
-    for folder in (start, *start.parents):
+    for folder in (start, *start.parents):  # os.path: an unreadable folder is no error here
         pyproject = folder / "pyproject.toml"
-        if (pyproject.is_file() and _has_table(pyproject)) or (folder / EVIDENCE_DIR).is_dir():
+        if (os.path.isfile(pyproject) and _has_table(pyproject)) or os.path.isdir(
+            folder / EVIDENCE_DIR
+        ):
             return folder
-        if (folder / ".git").exists():
+        if os.path.exists(folder / ".git"):
             return folder
     return start
 
@@ -59,16 +63,39 @@ def _strings(value: object, key: str, errors: list[str]) -> tuple[str, ...]:
     return ()
 
 
+def _selectors(texts: tuple[str, ...], pyproject: Path, errors: list[str]) -> tuple[str, ...]:
+    from codemod.verdicts.allowlist import usable
+
+    good, bad = usable(texts, pyproject.name, pyproject.parent)
+    errors.extend(f"[tool.{TABLE}] allow: {message}" for message in bad)
+    return tuple(good)
+
+
+def _patterns(patterns: tuple[str, ...], errors: list[str]) -> tuple[str, ...]:
+    good = []
+    for pattern in patterns:
+        try:
+            gitignore.compile_line(pattern)
+        except gitignore.PatternError as exc:
+            errors.append(f"[tool.{TABLE}] exclude: invalid pattern {pattern!r} ({exc}); ignored")
+        else:
+            good.append(pattern)
+    return tuple(good)
+
+
 def load(root: Path) -> ProjectConfig:
     """Read `[tool.ddp-codemod]` from root/pyproject.toml; problems become error lines."""
     pyproject = root / "pyproject.toml"
-    if not pyproject.is_file():
+    if not os.path.isfile(pyproject):
         return ProjectConfig(root)
     try:
         data = tomllib.loads(pyproject.read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         return ProjectConfig(root, pyproject, errors=(f"cannot read pyproject.toml: {exc}",))
-    table = data.get("tool", {}).get(TABLE)
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        return ProjectConfig(root, pyproject, errors=("`tool` must be a table",))
+    table = tool.get(TABLE)
     if table is None:
         return ProjectConfig(root, pyproject)
     errors: list[str] = []
@@ -79,9 +106,9 @@ def load(root: Path) -> ProjectConfig:
     min_steps = DEFAULT_MIN_STEPS
     for key, value in table.items():
         if key == "allow":
-            allow = _strings(value, key, errors)
+            allow = _selectors(_strings(value, key, errors), pyproject, errors)
         elif key == "exclude":
-            exclude = _strings(value, key, errors)
+            exclude = _patterns(_strings(value, key, errors), errors)
         elif key == "min-steps":
             if isinstance(value, int) and not isinstance(value, bool) and value >= 2:
                 min_steps = value

@@ -2,11 +2,17 @@
 
 Sites are found with `ast`; here libcst parses the same text, finds each target again by
 its start position (and keyword), and changes only those nodes. Everything else is
-libcst's exact round trip.
+libcst's exact round trip. libcst is slow on big modules (minutes at 5 MB, and its native
+parser aborts the process on some huge inputs), so it parses only the top-level
+statements that hold an edit, sliced out by their lines and spliced back; the caller's
+token check still compares the whole file.
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import re
 from collections.abc import Sequence
 from typing import Union
 
@@ -141,8 +147,79 @@ class _Rewriter(cst.CSTTransformer):
         return updated_node
 
 
-def rewrite(text: str, edits: Sequence[tuple[Edit, Fix]]) -> tuple[str, list[tuple[Change, str]]]:
-    """The new text, and the changes it makes as the verifier needs them."""
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")  # lines as ast counts them
+
+
+def _statement_ranges(tree: ast.Module) -> list[tuple[int, int]]:
+    """1-based inclusive line ranges of the top-level statements (decorators included);
+    statements that share a line (`a = 1; b = 2`) share one range."""
+    merged: list[tuple[int, int]] = []
+    for node in tree.body:
+        decorators = getattr(node, "decorator_list", [])
+        start = min([node.lineno, *(d.lineno for d in decorators)])
+        end = node.end_lineno or node.lineno
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _shift_span(span: Span, lines: int) -> Span:
+    return Span(span.line + lines, span.col, span.end_line + lines, span.end_col)
+
+
+def rewrite(
+    text: str, edits: Sequence[tuple[Edit, Fix]], tree: ast.Module | None = None
+) -> tuple[str, list[tuple[Change, str]]]:
+    """The new text, and the changes it makes as the verifier needs them.
+
+    `tree` is the module's `ast` (parsed again when not given): it says where the
+    top-level statements start and end.
+    """
+    if tree is None:
+        tree = ast.parse(text)
+    groups: dict[tuple[int, int], list[tuple[Edit, Fix]]] = {}
+    ranges = _statement_ranges(tree)
+    for edit, fix in edits:
+        line = edit.start[0]
+        found = next((r for r in ranges if r[0] <= line <= r[1]), None)
+        if found is None:  # not inside any statement: cannot happen, but never guess
+            return _rewrite_module(text, edits)
+        groups.setdefault(found, []).append((edit, fix))
+    lines = _LINE.findall(text)
+    changes: list[tuple[Change, str]] = []
+    pieces: list[str] = []
+    done = 0  # lines of `text` already in `pieces`
+    for (start, end), group in sorted(groups.items()):
+        offset = start - 1
+        snippet = "".join(lines[offset:end])
+        local = [
+            (dataclasses.replace(e, start=(e.start[0] - offset, e.start[1])), f) for e, f in group
+        ]
+        new_snippet, local_changes = _rewrite_module(snippet, local)
+        pieces.append("".join(lines[done:offset]))
+        pieces.append(new_snippet)
+        done = end
+        for change, token in local_changes:
+            changes.append(
+                (
+                    Change(
+                        change.fix,
+                        _shift_span(change.span, offset),
+                        _shift_span(change.value_span, offset),
+                    ),
+                    token,
+                )
+            )
+    pieces.append("".join(lines[done:]))
+    return "".join(pieces), changes
+
+
+def _rewrite_module(
+    text: str, edits: Sequence[tuple[Edit, Fix]]
+) -> tuple[str, list[tuple[Change, str]]]:
+    """libcst over `text` as a module of its own; edit positions are relative to it."""
     wrapper = MetadataWrapper(cst.parse_module(text), unsafe_skip_copy=True)
     locator = _Locator([edit for edit, _ in edits])
     wrapper.visit(locator)

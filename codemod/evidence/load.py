@@ -7,6 +7,7 @@ ignored with one line saying why; nothing in it counts.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codemod.recorder._ddp_codemod_files import file_sha256
+from codemod.discover.read import MB, ReadError, read_regular
 from codemod.recorder._ddp_codemod_source import FORMAT, VERSION
 
 
@@ -84,13 +85,58 @@ class Instance:
         return found
 
 
+EVIDENCE_LIMIT = 32 * MB  # bytes per evidence file; the recorder writes kilobytes
+MAX_DEPTH = 32  # nesting of JSON arrays and objects; the format needs 6
+MAX_DIGITS = 19  # an integer field of the format fits in 64 bits
+MAX_ITEMS = 100_000  # instances, frames, files read, parameters per list or object
+MAX_WORLD_SIZE = 1 << 20
+
+
 def evidence_files(sources: Iterable[Path]) -> Iterator[Path]:
-    """JSON files in the given files and folders (folders: not recursive), sorted."""
+    """JSON files in the given files and folders (folders: not recursive), sorted; each
+    real file once (`--evidence .ddp-codemod` names the default folder again)."""
+    seen: set[str] = set()
     for source in sources:
-        if source.is_dir():
-            yield from sorted(p for p in source.iterdir() if p.suffix == ".json" and p.is_file())
-        elif source.exists():
-            yield source
+        if os.path.isdir(source):
+            try:
+                found = sorted(
+                    p for p in source.iterdir() if p.suffix == ".json" and os.path.isfile(p)
+                )
+            except OSError:
+                continue  # load() reports the folder
+        elif os.path.lexists(source):
+            found = [source]
+        else:
+            continue
+        for path in found:
+            real = os.path.realpath(path)
+            if real not in seen:
+                seen.add(real)
+                yield path
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise EvidenceError("a number has too many digits")
+    return int(text)
+
+
+def _no_constant(text: str) -> float:
+    raise EvidenceError(f"not valid JSON ({text} is no JSON number)")
+
+
+def _check_shape(doc: Any) -> None:
+    """Depth and size bounds, iteratively: nothing later may recurse or blow up on it."""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise EvidenceError("nested too deeply")
+            if len(value) > MAX_ITEMS:
+                raise EvidenceError(f"a list or object has more than {MAX_ITEMS} items")
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
 
 
 def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
@@ -118,6 +164,8 @@ def _cwd(value: object, root: Path) -> str:
 
 def _repo_path(path: str) -> str:
     """A POSIX path inside the repo, or an error: `../x`, `/abs` and `C:` never count."""
+    if "\x00" in path or len(path) > 4096:
+        raise EvidenceError("names an invalid path")
     normal = posixpath.normpath(path)
     if (
         not path
@@ -165,20 +213,29 @@ def _counts(data: Any, key: str) -> dict[str, int]:
         for k, v in data.items()
     ):
         raise EvidenceError(f"malformed evidence: {key!r} has the wrong type")
+    if any(v < 0 for v in data.values()):
+        raise EvidenceError(f"malformed evidence: {key!r} has a negative count")
     return dict(data)
+
+
+def _in_range(value: int, key: str, low: int, high: int) -> int:
+    if not low <= value < high:
+        raise EvidenceError(f"malformed evidence: {key!r} is out of range")
+    return value
 
 
 def _instance(process: Process, data: Any) -> Instance:
     if not isinstance(data, dict):
         raise EvidenceError("malformed evidence: an instance has the wrong type")
+    world_size = _in_range(_get(data, "world_size", int), "world_size", 1, MAX_WORLD_SIZE + 1)
     return Instance(
         process=process,
         find_unused_parameters=_get(data, "find_unused_parameters", bool),
-        rank=_get(data, "rank", int),
-        world_size=_get(data, "world_size", int),
+        rank=_in_range(_get(data, "rank", int), "rank", 0, world_size),
+        world_size=world_size,
         call_site=_call_site(data.get("call_site")),
         frames=tuple(_frame(f) for f in _get(data, "frames", list)),
-        iterations=_get(data, "iterations", int),
+        iterations=_in_range(_get(data, "iterations", int), "iterations", 0, 1 << 63),
         unused=_counts(_get(data, "unused", dict), "unused"),
         unused_sets_stable=bool(data.get("unused_sets_stable", False)),
     )
@@ -196,13 +253,22 @@ def _files_read(data: Any) -> dict[str, str]:
     return out
 
 
+def _current_sha256(path: Path) -> str | None:
+    """What the recorder's file_sha256 gives, but never blocking on a FIFO or reading
+    /dev/zero: a path named in evidence is as untrusted as the evidence."""
+    try:
+        return hashlib.sha256(read_regular(path)).hexdigest()
+    except ReadError:
+        return None
+
+
 def _changed(
     files_read: dict[str, str], root: Path, hashes: dict[str, str | None]
 ) -> tuple[str, ...]:
     out = []
     for rel, recorded in sorted(files_read.items()):
         if rel not in hashes:
-            hashes[rel] = file_sha256(str(root / rel))
+            hashes[rel] = _current_sha256(root / rel)
         if hashes[rel] != recorded:
             out.append(rel)
     return tuple(out)
@@ -223,9 +289,12 @@ def parse(file: Path, data: bytes, repo: Repo, hashes: dict[str, str | None]) ->
     read have changed since (the model code a clean run proved may have changed too).
     """
     try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = json.loads(data, parse_int=_bounded_int, parse_constant=_no_constant)
+    except RecursionError:
+        raise EvidenceError("nested too deeply") from None
+    except (UnicodeDecodeError, ValueError):  # JSONDecodeError is a ValueError
         raise EvidenceError("not valid JSON (truncated?)") from None
+    _check_shape(doc)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise EvidenceError("not a ddp-codemod evidence file")
     if doc.get("version") != VERSION:
@@ -270,16 +339,25 @@ def load(sources: Iterable[Path], repo: Repo) -> tuple[list[Instance], list[tupl
     problems: list[tuple[Path, str]] = []
     seen: dict[tuple[str, str, int], Path] = {}
     hashes: dict[str, str | None] = {}
+    for source in sources:
+        if os.path.isdir(source) and not os.access(source, os.R_OK | os.X_OK):
+            problems.append((source, "cannot read folder: Permission denied"))
     for file in evidence_files(sources):
         try:
-            data = file.read_bytes()
-        except OSError as exc:
-            problems.append((file, f"cannot read: {exc.strerror}"))
+            data = read_regular(file, EVIDENCE_LIMIT, "read as evidence")
+        except ReadError as exc:
+            message = str(exc)
+            too_large = message.startswith("too large")
+            problems.append((file, f"evidence ignored: {message}" if too_large else message))
             continue
         try:
             found = parse(file, data, repo, hashes)
         except EvidenceError as exc:
             problems.append((file, f"evidence ignored: {exc}"))
+            continue
+        except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
+            # a shape the checks above did not foresee: still this file's problem only
+            problems.append((file, f"evidence ignored: malformed evidence ({type(exc).__name__})"))
             continue
         if found:
             process = found[0].process

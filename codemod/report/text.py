@@ -60,8 +60,33 @@ def as_json(sites: list[Site], errors: list[FileError], with_changed: bool) -> s
     )
 
 
+def shown(path: str) -> str:
+    """A path as one line of text shows it: as it is, or when it holds a newline or another
+    character that does not print, quoted and escaped the way git quotes such paths."""
+    if path.isprintable():
+        return path
+    out = []
+    for char in path:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif char.isprintable():
+            out.append(char)
+        else:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return '"' + "".join(out) + '"'
+
+
+def _one_line(message: str) -> str:
+    """Free text (a reason, an error message) with non-printing characters escaped."""
+    if message.isprintable():
+        return message
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in message
+    )
+
+
 def site_line(site: Site) -> str:
-    where = f"{site.path}:{site.setting_span.line}:{site.setting_span.col}"
+    where = f"{shown(site.path)}:{site.setting_span.line}:{site.setting_span.col}"
     return f"{where}: {site.verdict.value}: {site_text(site)}"
 
 
@@ -69,15 +94,15 @@ def site_text(site: Site) -> str:
     """`torch-ddp find_unused_parameters=True: reason`: a site's line after its verdict."""
     value = _SPACE.sub(" ", site.value)
     setting = f"{site.setting}={value}" if value else site.setting
-    return f"{site.kind.value} {setting}: {site.reason}"
+    return f"{site.kind.value} {setting}: {_one_line(site.reason)}"
 
 
 def unmatched_selector(text: str, origin: str) -> str:
-    return f"allowlist selector `{text}` ({origin}) matched no site"
+    return f"allowlist selector `{shown(text)}` ({shown(origin)}) matched no site"
 
 
 def error_line(error: FileError) -> str:
-    return f"{error.path}: error: {error.message}"
+    return f"{shown(error.path)}: error: {_one_line(error.message)}"
 
 
 def plural(n: int, word: str) -> str:

@@ -2,14 +2,16 @@
 
 `path` (every site in the file), `path:LINE` (the site whose span holds LINE),
 `path::QUALNAME` (sites in that function or class); the path part may be a glob
-(`damo/**/*.py`) and is relative to a base folder (the scanned PATH for --allow, the
-folder of pyproject.toml for `[tool.ddp-codemod] allow`).
+(`damo/**/*.py`) and is relative to a base folder: the current directory for --allow
+(one base for the whole run, whatever the PATHs and their order), the folder of
+pyproject.toml for `[tool.ddp-codemod] allow`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from codemod.model import Span
@@ -18,8 +20,14 @@ _LINE_SELECTOR = re.compile(r"^(?P<path>.+):(?P<line>[0-9]+)$")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
+class SelectorError(ValueError):
+    """A selector that cannot be used as written; the message says why."""
+
+
 def glob_to_regex(pattern: str) -> re.Pattern[str]:
-    """Anchored glob: `*` and `?` stay within a folder, `**` spans folders."""
+    """Anchored glob: `*` and `?` stay within a folder, `**` spans folders.
+
+    SelectorError for a glob that cannot match as written (`[z-a]`)."""
     out: list[str] = []
     i = 0
     while i < len(pattern):
@@ -49,7 +57,10 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(pattern[i]))
             i += 1
-    return re.compile("".join(out) + r"\Z")
+    try:
+        return re.compile("".join(out) + r"\Z")
+    except re.error as exc:
+        raise SelectorError(exc.msg) from None
 
 
 def _normalize(path: str) -> str:
@@ -71,16 +82,39 @@ class Selector:
     path: str
     line: int | None = None
     qualname: str | None = None
+    regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def parse(cls, text: str, origin: str, base: Path) -> Selector:
+        """SelectorError when the path part is a glob that cannot match as written."""
         if "::" in text:
             path, _, qualname = text.partition("::")
-            return cls(text, origin, base, _normalize(path), qualname=qualname.strip())
-        match = _LINE_SELECTOR.match(text)
-        if match:
-            return cls(text, origin, base, _normalize(match["path"]), line=int(match["line"]))
-        return cls(text, origin, base, _normalize(text))
+            made = cls(text, origin, base, _normalize(path), qualname=qualname.strip())
+        else:
+            match = _LINE_SELECTOR.match(text)
+            if match:
+                made = cls(text, origin, base, _normalize(match["path"]), line=int(match["line"]))
+            else:
+                made = cls(text, origin, base, _normalize(text))
+        made = made._climbed()
+        if made.is_glob:  # compiled once, up front: a bad glob is an error, not a crash
+            object.__setattr__(made, "regex", glob_to_regex(made.path))
+        return made
+
+    def _climbed(self) -> Selector:
+        """`../x.py` and `/abs/x.py` name files outside the base: move the base there."""
+        base, path = self.base, self.path
+        if path.startswith("/"):
+            base, path = Path(base.anchor or "/"), path.lstrip("/")
+        while path == ".." or path.startswith("../"):
+            base, path = base.parent, path[3:]
+        if (base, path) == (self.base, self.path):
+            return self
+        return dataclasses.replace(self, base=base, path=path)
+
+    def names_inside(self, folder: Path) -> bool:
+        """The selector's files would lie under `folder` (its base is there)."""
+        return self.base == folder or folder in self.base.parents
 
     @property
     def is_glob(self) -> bool:
@@ -91,8 +125,8 @@ class Selector:
             rel = file.relative_to(self.base).as_posix()
         except ValueError:
             return False
-        if self.is_glob:
-            return glob_to_regex(self.path).match(rel) is not None
+        if self.regex is not None:
+            return self.regex.match(rel) is not None
         return rel == self.path
 
     def covers(self, file: Path, spans: tuple[Span, ...], qualname: str) -> bool:
@@ -124,3 +158,22 @@ class Allowlist:
             if selector.covers(file, spans, qualname):
                 return selector
         return None
+
+
+def invalid_selector(text: str, why: str) -> str:
+    """The error line's message for a selector that is ignored."""
+    return f"invalid selector `{text}` ({why}); ignored"
+
+
+def usable(texts: tuple[str, ...], origin: str, base: Path) -> tuple[list[str], list[str]]:
+    """(the selectors that parse, an error message for each one that does not)."""
+    good: list[str] = []
+    errors: list[str] = []
+    for text in texts:
+        try:
+            Selector.parse(text, origin, base)
+        except SelectorError as exc:
+            errors.append(invalid_selector(text, str(exc)))
+        else:
+            good.append(text)
+    return good, errors
