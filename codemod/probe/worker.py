@@ -206,7 +206,7 @@ class Worker:
                 dist.barrier()
                 took = [self._step(setup, ddp, opt, WARMUP_STEPS + i) for i in range(steps)]
                 peak = meter.peak()
-                copies = max(copies, _live(type(setup.model)) + self.snapshots)
+                copies = max(copies, _live(setup.model) + self.snapshots)
                 if peak is not None:
                     memory[name] = max(memory.get(name) or 0, peak)
                 times[name].append(took)
@@ -284,9 +284,15 @@ def _trim() -> None:
         ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
 
 
-def _live(kind: type) -> int:
-    """How many models of the factory's class are alive in this process right now."""
-    return sum(1 for obj in gc.get_objects() if type(obj) is kind)
+def _live(model: Any) -> int:
+    """How many whole models like the factory's are alive in this process right now: objects
+    of its class with as many parameter elements (a Sequential's inner Sequentials have fewer)."""
+    size = _numel(model)
+    return sum(1 for obj in gc.get_objects() if type(obj) is type(model) and _numel(obj) == size)
+
+
+def _numel(module: Any) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 def _save(model: Any, path: str) -> None:
