@@ -340,13 +340,14 @@ def run(req: Request, progress: Callable[[str], None] = lambda line: None) -> Pr
         "device": req.device,
     }
     w, timeout = req.world_size, req.timeout
+    ranks = f"{w} rank" + ("s" if w != 1 else "")
     with tempfile.TemporaryDirectory(prefix="ddp-codemod-probe-") as tmp:
         folder = Path(tmp)
-        progress(f"run A: find_unused_parameters=True, {w} ranks, {req.steps} steps")
+        progress(f"run A: find_unused_parameters=True, {ranks}, {req.steps} steps")
         a = launch("A", {**job, "mode": "A"}, w, timeout, folder)
         b = None
         if a.ok or true_fails(a):
-            progress(f"run B: find_unused_parameters=False, {w} ranks, {req.steps} steps")
+            progress(f"run B: find_unused_parameters=False, {ranks}, {req.steps} steps")
             b = launch("B", {**job, "mode": "B"}, w, timeout, folder)
         comparison = None
         if a.ok and b is not None and b.ok and a.folder and b.folder:
