@@ -5,9 +5,10 @@
 Probes this file's `make` (the 52-conv ResNet-like CPU net of bench/recorder_overhead.py,
 batches of 8 32x32 images per rank) exactly as `ddp-codemod probe bench/probe_resnet.py:make`
 would: run A (True) and run B (False) prove equal results, then one process group times A,
-B and C (static_graph=True) on copies of the same initial model in rounds that rotate their
-order. Prints each run's median step time with its p25-p75 spread, the ratios, and the range
-of the A/B ratio round by round. Never asserts: step times on a shared machine drift.
+B and C (static_graph=True) one after another from the same initial state, in rounds that
+rotate their order. Prints each run's median step time with its p25-p75 spread and peak
+memory, the ratios, and the range of the A/B ratio round by round. Never asserts: step
+times on a shared machine drift.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def make() -> dict[str, Any]:
     def loss(model: Any, b: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         return torch.nn.functional.cross_entropy(model(b[0]), b[1])
 
-    def optimizer(params: Any) -> torch.optim.Optimizer:
+    def optimizer(params: Any, model: Any) -> torch.optim.Optimizer:
         return torch.optim.SGD(params, lr=0.01, momentum=0.9)
 
     return {"model": _resnet(), "batch": batch, "loss": loss, "optimizer": optimizer}
@@ -48,6 +49,8 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from codemod.probe import runner
+    from codemod.probe.report import ratio_line
+    from codemod.probe.stats import fmt_bytes, fmt_ms
 
     req = runner.Request(
         "bench/probe_resnet.py:make",
@@ -75,15 +78,15 @@ def main() -> None:
         f"\n{convs} convs, world size {args.world_size}, {args.rounds} rounds x {args.steps} "
         f"steps per run ({steps} timed steps each), {took:.0f} s in all\n"
     )
-    print("| run | median ms/step | p25-p75 ms | vs B |")
-    print("|---|---:|---:|---:|")
+    print("| run | median ms/step | p25-p75 ms | vs B | peak RSS growth per rank |")
+    print("|---|---:|---:|---:|---:|")
     names = {"A": "A find_unused_parameters=True", "B": "B False", "C": "C static_graph=True"}
     b = t.summaries["B"].median
     for name, s in t.summaries.items():
-        print(f"| {names[name]} | {s.median:.2f} | {s.p25:.2f}-{s.p75:.2f} | {s.median / b:.3f}x |")
-    if t.ratio is not None and t.ratio_range is not None:
-        low, high = t.ratio_range
-        print(f"\nA/B {t.ratio:.3f}x (round by round {low:.3f}-{high:.3f}x)", end="")
+        peak = fmt_bytes(t.memory[name]) if name in t.memory else "?"
+        spread = f"{fmt_ms(s.p25)}-{fmt_ms(s.p75)}"
+        print(f"| {names[name]} | {fmt_ms(s.median)} | {spread} | {s.median / b:.3f}x | {peak} |")
+    print(f"\n{ratio_line(t)}", end="")
     if t.c_ratio is not None:
         print(f"; A/C {t.c_ratio:.3f}x; C ends equal to B: {result.static_graph_ok}")
     else:

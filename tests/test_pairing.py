@@ -462,6 +462,27 @@ def test_probe_times_without_a_checked_static_graph_run(repo: Path):
     assert "ms per step)" not in site["reason"]
 
 
+def test_probe_times_within_the_noise_are_not_shown_as_a_saving(repo: Path):
+    probe = {**PROBE, "ratio_range": [0.83, 1.10], "measurable": False}
+    write_run(repo, [[traced(repo)], [traced(repo)]], kind="probe", extra={"probe": probe})
+    _, report, _ = run_cli(repo, "scan", ".")
+    site = only_site(report)
+    assert site["verdict"] == "safe"
+    assert site["evidence"][0]["probe"]["ratio"] == 1.25  # the JSON keeps the numbers
+    assert "; probe: no measurable step-time difference between True and False" in site["reason"]
+    assert "ms per step" not in site["reason"]
+
+
+def test_probe_times_are_fixed_point_milliseconds(repo: Path):
+    probe = {**PROBE, "a_median_ms": 1234.56, "b_median_ms": 1110.4, "c_median_ms": 0.4123}
+    probe["ratio_range"] = [1.05, 1.2]
+    write_run(repo, [[traced(repo)], [traced(repo)]], kind="probe", extra={"probe": probe})
+    _, report, _ = run_cli(repo, "scan", ".")
+    reason = only_site(report)["reason"]
+    assert "; probe: 1235 ms per step with True, 1110 ms without (1.11x)" in reason
+    assert "(0.412 ms per step)" in reason and "e+" not in reason
+
+
 @pytest.mark.parametrize("probe", [None, {"a_median_ms": "fast"}, {"a_median_ms": 1.0}])
 def test_probe_without_usable_times_shows_none(repo: Path, probe):
     write_run(repo, [[traced(repo)], [traced(repo)]], kind="probe", extra={"probe": probe})

@@ -6,6 +6,7 @@ evidence proves. The examples/ packages are the README's worked example.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -62,6 +63,24 @@ def test_all_parameters_used_is_safe_with_equal_parameters_and_timings(detector)
     assert any(line.strip().startswith("A/B: ") for line in lines)
     assert "static_graph=True: fits" in result.stdout
     assert "evidence: wrote 2 files to .ddp-codemod/" in result.stdout
+    assert "e+0" not in result.stdout  # fixed-point milliseconds
+
+
+def test_timing_is_three_rounds_by_default_each_reported_as_it_ends(detector):
+    _, result = detector
+    rounds = [line for line in result.stderr.splitlines() if "timing round" in line]
+    assert [line.split(":")[1].split()[-1] for line in rounds] == ["1/3", "2/3", "3/3"]
+    assert all(re.search(r"A [\d.]+ ms, B [\d.]+ ms, C [\d.]+ ms per step", r) for r in rounds)
+
+
+def test_timing_holds_two_model_copies_per_rank_and_reports_peak_memory(detector):
+    repo, result = detector
+    assert re.search(r"peak memory per rank: A [\d.]+ [KMG]iB, B .+, C .+ \(growth", result.stdout)
+    probe_data = evidence_docs(repo)[0]["probe"]
+    assert probe_data["model_copies"] == 2  # the live model and its initial state
+    assert set(probe_data["memory_peak_bytes"]) == {"A", "B", "C"}
+    assert probe_data["memory_measure"] == "rss_growth"
+    assert (probe_data["timing_rounds"], probe_data["timing_cut"]) == (3, False)
 
 
 def test_probe_evidence_parses_and_names_the_site(detector):
@@ -90,7 +109,8 @@ def test_apply_then_rewrites_the_probed_site_as_safe(detector):
     assert site["verdict"] == "safe"
     assert site["evidence"][0]["kind"] == "probe"
     assert site["evidence"][0]["probe"]["ratio"] > 0
-    assert "ms per step with True" in site["reason"]
+    measured = "ms per step with True" in site["reason"]
+    assert measured or "no measurable step-time difference" in site["reason"]
     assert "static_graph=True fits too" in site["reason"]
     result = codemod(repo, "apply", ".", "--dry-run")
     assert result.returncode == 1, result.stderr
@@ -300,3 +320,127 @@ def test_run_a_failing_in_user_code_is_one_line_and_exit_2(tmp_path: Path):
     assert "run B" not in result.stderr  # nothing to compare with
     assert result.stdout == ""
     assert not (repo / ".ddp-codemod").exists()
+
+
+# A model built from a config file and an environment variable, batches holding an object
+# without __eq__, the newer loss/optimizer signatures, and a timing run that never ends its
+# second round: the probe cuts it at --timing-timeout and keeps the verdict.
+CUT_MODEL = """\
+import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.body, self.head = torch.nn.Linear(4, width), torch.nn.Linear(width, 2)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+"""
+
+CUT_FACTORY = """\
+import os
+import threading
+
+import torch
+from model import Net
+
+TIMED_LAST_STEP = 4  # warm-up steps 0-1 and timed steps 2-4: only the timing run reaches it
+_seen = []
+
+
+class Boxes:  # no __eq__, like a detection BoxList
+    def __init__(self, t):
+        self.bbox = t
+
+
+def make():
+    with open(os.path.join(os.path.dirname(__file__), "configs", "net.yaml")) as f:
+        scale = float(f.read().split(":")[1])
+    model = Net(int(os.environ["NET_WIDTH"]))
+
+    def batch(step, rank):
+        g = torch.Generator().manual_seed(100 * rank + step)
+        return torch.randn(2, 4, generator=g) * scale, Boxes(torch.rand(2, 2, generator=g))
+
+    def loss(ddp, b, step):
+        if step == TIMED_LAST_STEP:
+            _seen.append(step)
+            if len(_seen) > 3:  # round 2 of A, B and C: wait for the timing deadline
+                threading.Event().wait()
+        return ((ddp(b[0]) - b[1].bbox) ** 2).mean()
+
+    def optimizer(params, bare):
+        assert isinstance(bare, Net), bare  # the bare model, for parameter groups
+        return torch.optim.SGD(params, lr=0.05)
+
+    return {"model": model, "batch": batch, "loss": loss, "optimizer": optimizer}
+"""
+
+
+@pytest.fixture(scope="module")
+def cut(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    files = {
+        "train.py": BUILD,
+        "model.py": CUT_MODEL,
+        "factory.py": CUT_FACTORY,
+        "configs/net.yaml": "scale: 0.5\n",
+    }
+    repo = write_repo(tmp_path_factory.mktemp("cut"), files)
+    args = ("factory:make", "--site", "train.py", "--steps", "3", "--timing-timeout", "40")
+    return repo, probe(repo, *args, env=clean_env(NET_WIDTH="4"))
+
+
+def test_timing_cut_short_keeps_the_verdict_and_the_rounds_that_finished(cut):
+    repo, result = cut
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("safe: "), result.stdout
+    assert "timing cut after 1 round of 3 (--timing-timeout 40 s); the verdict stands" in (
+        result.stdout
+    )
+    assert "hung" not in result.stdout
+    assert "timing round 1/3: A " in result.stderr and "timing round 2/3" not in result.stderr
+    assert "step time, median [p25-p75] of 3 steps" in result.stdout
+    probe_data = evidence_docs(repo)[0]["probe"]
+    assert (probe_data["timing_cut"], probe_data["timing_rounds"]) == (True, 1)
+    assert probe_data["hung"] == [] and probe_data["measurable"] is False
+
+
+def test_the_factory_protocol_runs_in_every_rank_and_its_environment_is_recorded(cut):
+    repo, result = cut
+    assert "environment make() read: NET_WIDTH=4" in result.stdout
+    docs = evidence_docs(repo)
+    assert docs[0]["command"][:3] == ["NET_WIDTH=4", "ddp-codemod", "probe"]
+    assert only_site(repo)["evidence"][0]["command"].startswith("NET_WIDTH=4 ddp-codemod probe")
+
+
+def test_probe_evidence_lists_every_repo_file_its_ranks_read(cut):
+    repo, _ = cut
+    for doc in evidence_docs(repo):
+        read = {f["path"]: f["sha256"] for f in doc["files_read"]}
+        assert {"factory.py", "model.py", "configs/net.yaml"} <= set(read), read
+        assert not any(p.startswith("codemod/") for p in read)
+        digest = hashlib.sha256((repo / "model.py").read_bytes()).hexdigest()
+        assert read["model.py"] == digest
+
+
+def test_an_unused_layer_added_after_a_safe_probe_makes_the_site_stale(cut):
+    repo, _ = cut
+    assert only_site(repo)["verdict"] == "safe"
+    model = repo / "model.py"
+    before = model.read_text()
+    try:
+        model.write_text(
+            before.replace(
+                "torch.nn.Linear(width, 2)",
+                "torch.nn.Linear(width, 2)\n"
+                "        self.aux = torch.nn.Linear(width, 2)  # never called",
+            )
+        )
+        site = only_site(repo)
+        assert site["verdict"] == "stale", site
+        assert "model.py" in site["reason"]
+        result = codemod(repo, "apply", ".", "--dry-run")
+        assert "Would rewrite 0 sites" in result.stderr
+    finally:
+        model.write_text(before)

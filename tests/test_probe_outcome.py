@@ -140,3 +140,175 @@ def test_a_verdict_without_evidence_still_retires_an_earlier_probe_of_the_site(t
     assert not old.exists()
     assert (result.evidence, result.replaced) == ([], 1)
     assert "removed 1 from an earlier probe of m.py:3 (build)" in text(result)
+
+
+def _timing(**kw):
+    from codemod.probe.runner import Timing
+
+    return Timing(**kw)
+
+
+def _result(tmp_path, timed=None, world_size=2, **request):
+    from pathlib import Path
+
+    from codemod.probe.runner import ProbeResult, Request
+
+    req = Request("f.py:make", Path(tmp_path), world_size=world_size, **request)
+    finding = judge(ok("A"), ok("B"), EQUAL, 60)
+    return ProbeResult(req, finding, None, ok("A"), ok("B"), EQUAL, timed, True)
+
+
+@pytest.mark.parametrize(
+    ("ratio", "rounds_range", "rounds", "says"),
+    [
+        (
+            0.92,
+            (0.83, 1.10),
+            3,
+            "A/B: no measurable difference on this machine (A/B 0.92x, rounds 0.83-1.10x)",
+        ),
+        (
+            1.14,
+            (1.05, 1.30),
+            3,
+            "A/B: 1.14x (rounds 1.05-1.30x): dropping the flag saves 12% per step",
+        ),
+        (
+            0.90,
+            (0.85, 0.95),
+            3,
+            "A/B: 0.90x (rounds 0.85-0.95x): True was faster here; dropping it costs 11%",
+        ),
+        (1.20, (1.20, 1.20), 1, "A/B: 1.20x from one round: too few rounds to tell a difference"),
+    ],
+)
+def test_the_ratio_claims_a_saving_only_when_every_round_shows_one(
+    ratio, rounds_range, rounds, says
+):
+    from codemod.probe.report import ratio_line
+
+    t = _timing(ratio=ratio, ratio_range=rounds_range, rounds=rounds)
+    assert ratio_line(t) == says
+    assert t.measurable is (rounds > 1 and not rounds_range[0] <= 1 <= rounds_range[1])
+
+
+def test_milliseconds_are_fixed_point_at_every_size(tmp_path):
+    from codemod.probe.report import text
+    from codemod.probe.stats import Summary, fmt_ms
+
+    assert [fmt_ms(x) for x in (1110.4, 91.73, 7.123, 0.4123)] == ["1110", "91.7", "7.12", "0.412"]
+    big = Summary(1110.4, 1002.0, 1234.5, 24)
+    t = _timing(summaries={"A": big, "B": big}, ratio=1.0, ratio_range=(0.9, 1.1), rounds=3)
+    report = text(_result(tmp_path, t))
+    assert "A (True) 1110 ms [1002-1234]" in report
+    assert "e+" not in report and "saves" not in report
+
+
+def test_timing_cut_short_keeps_the_rounds_that_finished_and_the_verdict(tmp_path):
+    import json
+
+    from codemod.probe.report import text
+    from codemod.probe.runner import Request
+    from codemod.probe.runner import _timing as timing_of
+
+    folder = tmp_path / "time-0"
+    folder.mkdir()
+    rounds = [
+        {
+            "round": i,
+            "rounds": 3,
+            "times": {"A": [0.012, 0.011], "B": [0.010, 0.010]},
+            "memory": {"A": 2048, "B": 1024},
+        }
+        for i in (1, 2)
+    ]
+    (folder / "progress-0.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rounds) + '{"round": 3, "ti'  # cut mid-write
+    )
+    run = RunResult(
+        "time",
+        [RankResult(0, None, None, ""), RankResult(1, None, None, "")],
+        hung=True,
+        folder=folder,
+    )
+    t = timing_of(run, Request("f.py:make", tmp_path, timing_timeout=20))
+    assert (t.cut, t.rounds, t.planned, t.summaries["A"].steps) == (True, 2, 3, 4)
+    assert t.memory == {"A": 2048, "B": 1024} and t.error is None
+    report = text(_result(tmp_path, t, timing_timeout=20))
+    assert report.startswith("safe: ")
+    assert "timing cut after 2 rounds of 3 (--timing-timeout 20 s); the verdict stands" in report
+    assert "hung" not in report
+    assert "peak memory per rank: A 2 KiB, B 1 KiB" in report
+
+
+def test_no_timing_says_so(tmp_path):
+    from codemod.probe.report import text
+
+    assert "timing: not run (--timing none)" in text(_result(tmp_path, None, timing="none"))
+
+
+def test_world_size_one_says_rank_dependent_use_was_not_checked(tmp_path):
+    from codemod.probe.report import text
+
+    lines = text(_result(tmp_path, None, world_size=1, timing="none")).splitlines()
+    assert lines[0].endswith("(one rank: rank-dependent use not checked)")
+    assert "scan reads world-size-1 evidence as too thin to rewrite" in lines[1]
+
+
+def test_probe_evidence_with_every_file_read_is_still_replaced_by_a_new_probe(tmp_path):
+    import json
+
+    from codemod.model import Kind
+    from codemod.probe.records import replace_older
+    from codemod.probe.site import SiteRef
+
+    call = {"path": "m.py", "line": 3, "end_line": 3, "qualname": "build", "lines_sha256": "0"}
+    site = SiteRef(tmp_path, "m.py", 3, Kind.TORCH_DDP, "m.py:3 (build)", call, (), ())
+    out = tmp_path / ".ddp-codemod"
+    out.mkdir()
+    read = [{"path": "m.py", "sha256": "1"}, {"path": "factory.py", "sha256": "2"}]
+    doc = {
+        "kind": "probe",
+        "files_read": read,
+        "instances": [{"call_site": call}],
+        "probe": {"site_files": []},
+    }
+    (out / "evidence-h-1-1.json").write_text(json.dumps(doc))
+    assert replace_older(out, site) == 1
+
+
+def test_without_a_repo_root_marker_evidence_goes_where_probe_ran(tmp_path):
+    from codemod.probe.site import resolve
+
+    build = (
+        "from torch.nn.parallel import DistributedDataParallel as DDP\n\n\n"
+        "def build(m):\n    return DDP(m, find_unused_parameters=True)\n"
+    )
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "train.py").write_text(build)
+    site = resolve("pkg/train.py", tmp_path)
+    assert (site.root, site.rel, site.marked) == (tmp_path.resolve(), "pkg/train.py", False)
+    (tmp_path / "pkg" / "pyproject.toml").write_text("[tool.ddp-codemod]\n")
+    marked = resolve("pkg/train.py", tmp_path)
+    assert (marked.root, marked.rel, marked.marked) == (
+        (tmp_path / "pkg").resolve(),
+        "train.py",
+        True,
+    )
+
+
+def test_the_report_says_where_evidence_went_without_a_root(tmp_path):
+    from codemod.model import Kind
+    from codemod.probe.report import text
+    from codemod.probe.site import SiteRef
+
+    site = SiteRef(
+        tmp_path, "pkg/m.py", 3, Kind.TORCH_DDP, "pkg/m.py:3 (b)", None, (), (), marked=False
+    )
+    result = _result(tmp_path, None, timing="none", site="pkg/m.py")
+    result.site = site
+    result.evidence = [tmp_path / ".ddp-codemod" / "evidence-a.json"]
+    assert text(result).endswith(
+        "evidence: wrote 1 file to .ddp-codemod/ for pkg/m.py:3 (b) (no .git or pyproject.toml "
+        "above pkg/m.py: written where probe ran; scan from .)"
+    )

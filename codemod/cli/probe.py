@@ -33,8 +33,8 @@ from codemod.cli.options import EXIT_CLEAN, EXIT_ERROR
     default=probe_defaults.DEFAULT_WORLD_SIZE,
     show_default=True,
     metavar="W",
-    help="Processes (ranks) of each run, on 127.0.0.1 with gloo; >= 2 also checks "
-    "rank-dependent use.",
+    help="Processes (ranks) of each run, on 127.0.0.1 (gloo) or one per GPU (--device "
+    "cuda); >= 2 also checks rank-dependent use.",
 )
 @click.option(
     "--timeout",
@@ -42,13 +42,35 @@ from codemod.cli.options import EXIT_CLEAN, EXIT_ERROR
     default=probe_defaults.DEFAULT_TIMEOUT_S,
     show_default=True,
     metavar="S",
-    help="Seconds each run may take before all its processes are killed.",
+    help="Seconds run A and run B may each take before all their processes are killed.",
+)
+@click.option(
+    "--timing",
+    type=click.Choice(list(probe_defaults.TIMING_ROUNDS)),
+    default=probe_defaults.DEFAULT_TIMING,
+    show_default=True,
+    help="Time A, B and C after a safe verdict: none, quick (3 rounds) or full (5 rounds).",
+)
+@click.option(
+    "--timing-timeout",
+    type=click.FloatRange(min=1),
+    default=probe_defaults.DEFAULT_TIMING_TIMEOUT_S,
+    show_default=True,
+    metavar="S",
+    help="Seconds the timing may take; cut short, it keeps the rounds that finished.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(list(probe_defaults.DEVICES)),
+    default="cpu",
+    show_default=True,
+    help="cpu: gloo. cuda: NCCL, one rank per visible GPU (--world-size at most their count).",
 )
 @click.option(
     "--out",
     metavar="DIR",
     help="Folder for the evidence, relative to the current directory "
-    "[default: <repo root>/.ddp-codemod].",
+    "[default: <repo root>/.ddp-codemod, or the current directory without a repo root].",
 )
 @click.option(
     "--format",
@@ -64,18 +86,32 @@ def probe(
     steps: int,
     world_size: int,
     timeout: float,
+    timing: str,
+    timing_timeout: float,
+    device: str,
     out: str | None,
     fmt: str,
 ) -> NoReturn:
     """Run MODULE:FACTORY's model under DDP with find_unused_parameters True and False.
 
     Proves (or refutes) that dropping the flag changes nothing but step time, on CPU with
-    gloo. Exit 0 with a verdict (safe or unsafe), 2 for bad input or when run A (True)
-    fails for another reason or hangs.
+    gloo or on GPUs with NCCL. Exit 0 with a verdict (safe or unsafe), 2 for bad input or
+    when run A (True) fails for another reason or hangs.
     """
     from codemod.probe import report, runner
 
-    req = runner.Request(target, Path.cwd(), site, steps, world_size, timeout, out)
+    req = runner.Request(
+        target,
+        Path.cwd(),
+        site,
+        steps,
+        world_size,
+        timeout,
+        out,
+        timing=timing,
+        timing_timeout=timing_timeout,
+        device=device,
+    )
 
     def progress(line: str) -> None:
         click.echo(f"ddp-codemod: {line}", err=True)

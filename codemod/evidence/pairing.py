@@ -13,6 +13,7 @@ from __future__ import annotations
 import shlex
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from codemod.evidence.load import Instance
 from codemod.model import Coverage, Kind, ProbeTimes, RunSummary, Site, Span, State
@@ -159,8 +160,20 @@ def _number(value: object) -> float | None:
     return float(value) if ok else None  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True)
+class _ProbeTimes(ProbeTimes):
+    """ProbeTimes plus whether True and False differed beyond the round-to-round noise; the
+    JSON entry (ProbeTimes.as_json) stays as it was."""
+
+    measurable: bool = True
+
+
 def _probe_times(group: list[Instance]) -> ProbeTimes | None:
-    """The step times a probe stored in its evidence's top-level "probe" object, if any."""
+    """The step times a probe stored in its evidence's top-level "probe" object, if any.
+
+    Measurable: as the probe judged it, else every round's A/B ratio on one side of 1
+    (`ratio_range`); older evidence without either counts as measured.
+    """
     data = group[0].process.extra.get("probe")
     if group[0].process.kind != "probe" or not isinstance(data, dict):
         return None
@@ -168,7 +181,16 @@ def _probe_times(group: list[Instance]) -> ProbeTimes | None:
     if true_ms is None or false_ms is None:
         return None
     static = _number(data.get("c_median_ms")) if data.get("static_graph_ok") is True else None
-    return ProbeTimes(true_ms, false_ms, static)
+    measurable = data.get("measurable")
+    if not isinstance(measurable, bool):
+        span = data.get("ratio_range")
+        low, high = (
+            (_number(x) for x in span)
+            if isinstance(span, list) and len(span) == 2
+            else (None, None)
+        )
+        measurable = low is None or high is None or not low <= 1 <= high
+    return _ProbeTimes(true_ms, false_ms, static, measurable)
 
 
 def _global(inst: Instance) -> tuple[int, int]:
@@ -208,18 +230,32 @@ def _summaries(instances: list[Instance]) -> tuple[RunSummary, ...]:
 
 
 def _measured(runs: tuple[RunSummary, ...]) -> str:
-    """`; probe: 7.98 ms per step with True, 6.59 ms without (1.21x)` and the static_graph hint."""
+    """`; probe: 7.98 ms per step with True, 6.59 ms without (1.21x)` and the static_graph hint.
+
+    Numbers only where the probe measured a difference: a ratio inside the rounds' noise is
+    no saving. Milliseconds in fixed point, as the probe's report writes them (0.412, 7.12,
+    91.7, 1110).
+    """
+
+    def ms(value: float) -> str:
+        return (
+            f"{value:.0f}" if value >= 100 else f"{value:.4f}" if value < 0.001 else f"{value:.3g}"
+        )
+
     out = ""
     timed = next((r.probe for r in runs if r.probe), None)
-    if timed is not None:
+    shown = timed is not None and getattr(timed, "measurable", True)
+    if timed is not None and not shown:
+        out += "; probe: no measurable step-time difference between True and False"
+    elif timed is not None:
         out += (
-            f"; probe: {timed.true_ms:.3g} ms per step with True, {timed.false_ms:.3g} ms "
+            f"; probe: {ms(timed.true_ms)} ms per step with True, {ms(timed.false_ms)} ms "
             f"without ({timed.ratio:.2f}x)"
         )
     if runs and all(r.static_graph_hint for r in runs):
         out += "; every iteration used the same parameters, so static_graph=True fits too"
-        if timed is not None and timed.static_graph_ms is not None:
-            out += f" ({timed.static_graph_ms:.3g} ms per step)"
+        if shown and timed is not None and timed.static_graph_ms is not None:
+            out += f" ({ms(timed.static_graph_ms)} ms per step)"
     return out
 
 

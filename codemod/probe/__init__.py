@@ -1,4 +1,4 @@
-"""`ddp-codemod probe`: the paired True/False check of one model, run on CPU with gloo.
+"""`ddp-codemod probe`: the paired True/False check of one model, on CPU (gloo) or CUDA (NCCL).
 
 Modules: `factory` (the user's MODULE:FACTORY protocol), `site` (which site the evidence is
 for), `launch` (the ranks of one run, with a deadline), `worker` (one rank), `compare`
@@ -9,5 +9,8 @@ evidence files), `runner` (all of it in order) and `report`. Nothing here is imp
 
 DEFAULT_STEPS = 8
 DEFAULT_WORLD_SIZE = 2
-DEFAULT_TIMEOUT_S = 300.0  # per run: A, B and the timing run each get this long
-DEFAULT_ROUNDS = 5
+DEFAULT_TIMEOUT_S = 300.0  # per run: A and B each get this long
+DEFAULT_TIMING = "quick"
+TIMING_ROUNDS = {"none": 0, "quick": 3, "full": 5}  # --timing: rounds of A, B and C
+DEFAULT_TIMING_TIMEOUT_S = 300.0  # the timing run's own deadline; cut short, the verdict stands
+DEVICES = ("cpu", "cuda")

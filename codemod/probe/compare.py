@@ -52,9 +52,12 @@ def _diff(got: Any, ref: Any, bitwise: bool) -> tuple[bool, float]:
     return same, float("inf") if diff != diff else diff  # NaN against a number
 
 
-def compare(a: Path, b: Path, world_size: int) -> Comparison:
-    """B's state against A's on every rank, and B's parameters against its rank 0's."""
-    bitwise = world_size == 2
+def compare(a: Path, b: Path, world_size: int, bitwise: bool | None = None) -> Comparison:
+    """B's state against A's on every rank, and B's parameters against its rank 0's.
+
+    Bit for bit by default at world size 2 (gloo); on GPUs the caller says allclose.
+    """
+    bitwise = world_size == 2 if bitwise is None else bitwise
     pairs: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = []
     b0 = _load(b, 0)
     for rank in range(world_size):

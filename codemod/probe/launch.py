@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -86,7 +86,9 @@ def _threads(world_size: int) -> str:
     return str(max(1, (cores or 1) // world_size))
 
 
-def environment(base: Mapping[str, str], rank: int, world_size: int, port: int) -> dict[str, str]:
+def environment(
+    base: Mapping[str, str], rank: int, world_size: int, port: int, device: str = "cpu"
+) -> dict[str, str]:
     """The rank's environment: torchrun's variables on loopback; never the recorder's."""
     env = {k: v for k, v in base.items() if not k.startswith(_OURS)}
     env.update(
@@ -103,6 +105,8 @@ def environment(base: Mapping[str, str], rank: int, world_size: int, port: int) 
     loopback = _loopback()
     if loopback and "GLOO_SOCKET_IFNAME" not in env:
         env["GLOO_SOCKET_IFNAME"] = loopback
+    if device == "cuda":  # cuBLAS is deterministic only with a fixed workspace
+        env.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     if env.get("TORCH_DISTRIBUTED_DEBUG", "").upper() == "DETAIL":
         env["TORCH_DISTRIBUTED_DEBUG"] = "OFF"  # DETAIL crashes DDP's constructor (ddp-facts)
     return env
@@ -166,8 +170,16 @@ def _read_result(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+Watch = Callable[[Path], None]  # called with the run's folder while it runs, for progress
+
+
 def _once(
-    name: str, job: dict[str, Any], world_size: int, timeout: float, folder: Path
+    name: str,
+    job: dict[str, Any],
+    world_size: int,
+    timeout: float,
+    folder: Path,
+    watch: Watch | None = None,
 ) -> RunResult:
     port = free_port()
     job_file = folder / "job.json"
@@ -186,7 +198,9 @@ def _once(
                         subprocess.Popen(
                             [sys.executable, str(WORKER), str(job_file)],
                             cwd=job["cwd"],
-                            env=environment(os.environ, rank, world_size, port),
+                            env=environment(
+                                os.environ, rank, world_size, port, job.get("device", "cpu")
+                            ),
                             stdin=subprocess.DEVNULL,
                             stdout=log,
                             stderr=subprocess.STDOUT,
@@ -195,6 +209,8 @@ def _once(
                     )
             failed_at: float | None = None
             while True:
+                if watch is not None:
+                    watch(folder)
                 status = [_status(p) for p in procs]
                 if None not in status:
                     break
@@ -226,13 +242,19 @@ def _port_taken(run: RunResult) -> bool:
 
 
 def launch(
-    name: str, job: dict[str, Any], world_size: int, timeout: float, folder: Path
+    name: str,
+    job: dict[str, Any],
+    world_size: int,
+    timeout: float,
+    folder: Path,
+    watch: Watch | None = None,
 ) -> RunResult:
     """Run one probe run; a port someone took between our check and rank 0's bind: retry."""
     for attempt in range(PORT_TRIES):
         attempt_folder = folder / f"{name}-{attempt}"
         attempt_folder.mkdir(parents=True)
-        run = _once(name, {**job, "dir": str(attempt_folder)}, world_size, timeout, attempt_folder)
+        attempt_job = {**job, "dir": str(attempt_folder)}
+        run = _once(name, attempt_job, world_size, timeout, attempt_folder, watch)
         if not _port_taken(run):
             break
     return run

@@ -1,7 +1,8 @@
 """Write a probe's evidence: one file per rank, in the recorder's format, with kind "probe".
 
 Each file holds one instance: the run's per-step record of that rank, with `call_site` and
-`frames` describing the `--site` call as the recorder would have seen it there, so
+`frames` describing the `--site` call as the recorder would have seen it there, and
+`files_read` listing every repo file that rank read (the factory, the model, its configs), so
 `codemod.evidence.load` parses it and `codemod.evidence.pairing` judges it like trace evidence. The
 probe's own results (timings, equality, errors) ride along in a top-level "probe" object.
 A new probe of a site replaces the probe files an earlier probe left for the same site:
@@ -33,9 +34,13 @@ def _same_site(doc: Any, site: SiteRef) -> bool:
     instances = doc.get("instances")
     if not isinstance(instances, list) or len(instances) != 1 or not isinstance(instances[0], dict):
         return False
-    read = doc.get("files_read")
-    read = read if isinstance(read, list) else []
-    paths = {f.get("path") for f in read if isinstance(f, dict)}
+    probe = doc.get("probe") if isinstance(doc.get("probe"), dict) else {}
+    if isinstance(probe.get("site_files"), list):  # files_read also holds what the ranks read
+        paths = set(probe["site_files"])
+    else:  # older probe evidence: files_read held the site's own file only
+        read = doc.get("files_read")
+        read = read if isinstance(read, list) else []
+        paths = {f.get("path") for f in read if isinstance(f, dict)}
     return instances[0].get("call_site") == site.call_site and paths == {
         f["path"] for f in site.files_read
     }
@@ -101,13 +106,23 @@ def documents(
                 "updated": _now(),
                 "finished": True,
                 "steps_limit": steps,
-                "files_read": list(site.files_read),
+                "files_read": merge_files(site.files_read, result.get("files_read")),
                 "errors": [],
                 "instances": [record],
                 "probe": probe,
             }
         )
     return docs
+
+
+def merge_files(site: Any, read: Any) -> list[dict[str, str]]:
+    """The site's own file (as hashed when the probe began) and every repo file the rank
+    read, one entry per path, sorted: the recorder's `files_read` format."""
+    found = {f["path"]: f for f in site}
+    for f in read if isinstance(read, list) else []:
+        if isinstance(f, dict) and isinstance(f.get("path"), str) and "sha256" in f:
+            found.setdefault(f["path"], {"path": f["path"], "sha256": str(f["sha256"])})
+    return [found[path] for path in sorted(found)]
 
 
 def write(out: Path, docs: list[dict[str, Any]]) -> list[Path]:

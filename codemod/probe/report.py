@@ -8,16 +8,23 @@ from pathlib import Path
 from typing import Any
 
 from codemod.probe.outcome import failure
-from codemod.probe.runner import ProbeResult
-from codemod.probe.stats import Summary
+from codemod.probe.runner import ProbeResult, Timing
+from codemod.probe.stats import Summary, fmt_bytes, fmt_ms
 from codemod.report.text import plural
 
 MAX_NAMES = 8
 _LABELS = {"A": "A (True)", "B": "B (False)", "C": "C (static_graph)"}
 
 
+ONE_RANK = "one rank: rank-dependent use not checked"
+_MEASURES = {
+    "cuda_max_memory_allocated": "torch.cuda.max_memory_allocated",
+    "rss_growth": "growth of the rank's peak RSS while it trained, from /proc",
+}
+
+
 def _ms(s: Summary) -> str:
-    return f"{s.median:.3g} ms [{s.p25:.3g}-{s.p75:.3g}]"
+    return f"{fmt_ms(s.median)} ms [{fmt_ms(s.p25)}-{fmt_ms(s.p75)}]"
 
 
 def _where(path: Path, cwd: Path) -> str:
@@ -65,22 +72,48 @@ def _equality(result: ProbeResult) -> str | None:
     )
 
 
+def ratio_line(t: Timing) -> str | None:
+    """What the A/B ratio says, no more: a saving only when every round shows one."""
+    if t.ratio is None:
+        return None
+    if t.ratio_range is None or t.rounds < 2:
+        return f"A/B: {t.ratio:.2f}x from one round: too few rounds to tell a difference"
+    low, high = t.ratio_range
+    rounds = f"rounds {low:.2f}-{high:.2f}x"
+    if not t.measurable:
+        return f"A/B: no measurable difference on this machine (A/B {t.ratio:.2f}x, {rounds})"
+    if low > 1:
+        saved = 1 - 1 / t.ratio
+        return f"A/B: {t.ratio:.2f}x ({rounds}): dropping the flag saves {saved:.0%} per step"
+    costs = 1 / t.ratio - 1
+    return f"A/B: {t.ratio:.2f}x ({rounds}): True was faster here; dropping it costs {costs:.0%}"
+
+
 def _timing(result: ProbeResult) -> list[str]:
     t = result.timing
+    if result.request.timing_rounds == 0 and result.finding.verdict == "safe":
+        return [] if result.finding.true_fails else ["timing: not run (--timing none)"]
     if t is None:
         return []
     if t.error:
         return [f"timing: {t.error}"]
+    lines: list[str | None] = []
+    if t.cut:
+        lines.append(
+            f"timing cut after {plural(t.rounds, 'round')} of {t.planned} "
+            f"(--timing-timeout {result.request.timing_timeout:g} s); the verdict stands"
+        )
+    if not t.summaries:
+        return [line for line in lines if line]
     runs = ", ".join(f"{_LABELS[n]} {_ms(s)}" for n, s in t.summaries.items())
-    steps = next(iter(t.summaries.values())).steps if t.summaries else 0
-    lines = [f"step time, median [p25-p75] of {steps} steps: {runs}"]
-    if t.ratio is not None:
-        spread = ""
-        if t.ratio_range:
-            spread = f" (round by round {t.ratio_range[0]:.2f}-{t.ratio_range[1]:.2f}x)"
-        saved = 1 - 1 / t.ratio
-        lines.append(f"A/B: {t.ratio:.2f}x{spread}: dropping the flag saves {saved:.0%} per step")
-    return lines
+    steps = next(iter(t.summaries.values())).steps
+    lines.append(f"step time, median [p25-p75] of {steps} steps: {runs}")
+    lines.append(ratio_line(t))
+    if t.memory:
+        peaks = ", ".join(f"{n} {fmt_bytes(t.memory[n])}" for n in t.summaries if n in t.memory)
+        measure = _MEASURES.get(t.memory_measure or "", t.memory_measure)
+        lines.append(f"peak memory per rank: {peaks} ({measure})")
+    return [line for line in lines if line]
 
 
 def _static_graph(result: ProbeResult) -> str:
@@ -96,6 +129,11 @@ def _static_graph(result: ProbeResult) -> str:
                 f"(C {_ms(c)}, A/C {t.c_ratio:.2f}x, ends equal to B)"
             )
         return f"static_graph=True: C ended differently from B (by {t.c_max_abs_diff:.3g})"
+    if t is not None and "C" in t.summaries and t.cut:
+        return (
+            f"static_graph=True: every step used the same parameters (C {_ms(t.summaries['C'])}; "
+            "not compared with B: timing was cut)"
+        )
     if result.same_set and result.finding.unused:
         return (
             "static_graph=True: may replace find_unused_parameters=True, every step left the "
@@ -106,12 +144,32 @@ def _static_graph(result: ProbeResult) -> str:
     return "static_graph=True: no, the set of parameters without a gradient changed between steps"
 
 
+def _one_rank(result: ProbeResult) -> list[str]:
+    """World size 1 proves nothing about ranks; say so as scan will (evidence too thin)."""
+    if result.request.world_size != 1:
+        return []
+    return [
+        f"{ONE_RANK}; scan reads world-size-1 evidence as too thin to rewrite: probe with "
+        "--world-size 2 or more for that"
+    ]
+
+
+def _environ(result: ProbeResult) -> str | None:
+    env = result.request.environ
+    if not env:
+        return None
+    shown = " ".join(f"{k}={v}" for k, v in env)
+    return f"environment make() read: {shown} (in the evidence's command line)"
+
+
 def text(result: ProbeResult) -> str:
     f = result.finding
-    lines = [f"{f.verdict}: {f.summary}"]
+    one_rank = f" ({ONE_RANK})" if result.request.world_size == 1 and f.verdict == "safe" else ""
+    lines = [f"{f.verdict}: {f.summary}{one_rank}"]
     body: list[str | None] = []
     if result.site is not None:
         body.append(f"site: {result.site.label}")
+    body += [*_one_rank(result), _environ(result)]
     body += [_runs(result), _unused(result), *f.notes, _equality(result), *_timing(result)]
     body.append(_static_graph(result))
     body.append(_evidence(result))
@@ -135,6 +193,12 @@ def _evidence(result: ProbeResult) -> str:
     line = f"evidence: wrote {plural(n, 'file')} to {where}/ for {result.site.label}"
     if result.replaced:
         line += f", replacing {result.replaced} from an earlier probe of it"
+    if not result.site.marked and result.request.out is None:
+        place = "where probe ran" if result.site.root == cwd.resolve() else "beside the site"
+        line += (
+            f" (no .git or pyproject.toml above {result.site.rel}: written {place}; "
+            f"scan from {_where(result.site.root, cwd)})"
+        )
     return line
 
 
@@ -145,6 +209,8 @@ def as_json(result: ProbeResult) -> str:
         "notes": result.finding.notes,
         "unused": result.finding.unused,
         "site": result.site.label if result.site else None,
+        "root": str(result.site.root) if result.site else None,
+        "root_marked": result.site.marked if result.site else None,
         "command": result.request.command(),
         "runs": {
             r.name: {

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from codemod.discover.project import find_root
-from codemod.model import CONFIG_KINDS, Kind, Site
+from codemod.model import CONFIG_KINDS, EVIDENCE_DIR, Kind, Site
 from codemod.recorder import _ddp_codemod_source as source
 from codemod.recorder._ddp_codemod_files import file_sha256
 from codemod.verdicts.allowlist import Selector
@@ -33,11 +33,26 @@ class SiteRef:
     call_site: dict[str, Any] | None  # recorder format; None for YAML and shell sites
     frames: tuple[dict[str, Any], ...]
     files_read: tuple[dict[str, str], ...]  # config sites pair through the file they are in
+    marked: bool = True  # False: no repo root marker above the site; root is where probe ran
 
 
-def _describe(site: Site) -> SiteRef:
-    file = site.file.resolve()
+def _root(file: Path, cwd: Path) -> tuple[Path, bool]:
+    """The site's project root, and whether a marker (.git, pyproject.toml) says so.
+
+    Without one, find_root would fall back to the file's own folder; the evidence then goes
+    where probe ran (when the file is under it), since that is where the user will scan.
+    """
     root = find_root(file.parent)
+    marker = (root / ".git").exists() or (root / "pyproject.toml").is_file()
+    if marker or (root / EVIDENCE_DIR).is_dir():
+        return root, True
+    cwd = cwd.resolve()
+    return (cwd, False) if file.is_relative_to(cwd) else (root, False)
+
+
+def _describe(site: Site, cwd: Path) -> SiteRef:
+    file = site.file.resolve()
+    root, marked = _root(file, cwd)
     rel = file.relative_to(root).as_posix()
     span = site.feeds or site.span  # a kwargs dict: the DDP call it feeds, as recorded
     call_site = None
@@ -53,7 +68,7 @@ def _describe(site: Site) -> SiteRef:
         files_read = ({"path": rel, "sha256": file_sha256(str(file))},)
     label = f"{rel}:{site.setting_span.line} ({qualname})"
     line = site.setting_span.line
-    return SiteRef(root, rel, line, site.kind, label, call_site, frames, files_read)
+    return SiteRef(root, rel, line, site.kind, label, call_site, frames, files_read, marked)
 
 
 def resolve(text: str, cwd: Path) -> SiteRef:
@@ -84,4 +99,4 @@ def resolve(text: str, cwd: Path) -> SiteRef:
             f"name one with {selector.path}:LINE"
         )
     (site,) = chosen
-    return _describe(site)
+    return _describe(site, cwd)

@@ -35,3 +35,21 @@ def ratio_by_round(
         if a and b and statistics.median(b) > 0
     ]
     return (min(ratios), max(ratios)) if ratios else (float("nan"), float("nan"))
+
+
+def fmt_ms(value: float) -> str:
+    """Milliseconds in fixed point, three digits or whole: 0.412, 7.12, 91.7, 1110 (never
+    1.11e+03). codemod/pairing.py renders probe times in scan reasons the same way."""
+    if value >= 100:
+        return f"{value:.0f}"
+    if value < 0.001:
+        return f"{value:.4f}"
+    return f"{value:.3g}"
+
+
+def fmt_bytes(value: float) -> str:
+    """1.5 GiB, 12.3 MiB, 640 KiB: peak memory in the report."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if value >= size:
+            return f"{value / size:.1f} {unit}"
+    return f"{value / 1024:.0f} KiB"

@@ -28,7 +28,10 @@ def make():
         images, targets = batch
         return model(images, targets)["total_loss"]
 
-    def optimizer(params):
-        return torch.optim.SGD(params, lr=train["lr"], momentum=train["momentum"])
+    def optimizer(params, model):  # model: the bare detector, for parameter groups
+        decay = [p for p in model.parameters() if p.ndim > 1]  # no decay on BN and biases
+        rest = [p for p in model.parameters() if p.ndim <= 1]
+        groups = [{"params": decay, "weight_decay": train["weight_decay"]}, {"params": rest}]
+        return torch.optim.SGD(groups, lr=train["lr"], momentum=train["momentum"])
 
     return {"model": model, "batch": batch, "loss": loss, "optimizer": optimizer}
