@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shlex
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from codemod.evidence.load import Instance
@@ -410,9 +410,3 @@ def inherited_coverage(
     if reasons:
         return Coverage(State.BLOCKED, "; ".join(reasons), {}, own.runs if own else ())
     return own
-
-
-def _every_rank(ranks: Sequence[int], world_size: int) -> bool:
-    """The ranks are exactly 0..world_size-1, by arithmetic: world_size may be huge."""
-    distinct = set(ranks)
-    return len(distinct) == world_size and all(0 <= r < world_size for r in distinct)
