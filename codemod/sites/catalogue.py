@@ -44,6 +44,9 @@ class Api:
 KeywordHandler = Callable[["Finder", "ast.Call", "ast.keyword", "Edit"], None]
 # A module-level `dotted.name = value`; returns True when it was a site of its own.
 AssignmentHandler = Callable[["Finder", "ast.Assign", "ast.expr", str], bool]
+# Any call or class statement: implicit sites, where no keyword names the setting.
+CallHandler = Callable[["Finder", "ast.Call"], None]
+ClassHandler = Callable[["Finder", "ast.ClassDef"], None]
 _H = TypeVar("_H")
 
 _EXACT: dict[str, tuple[Kind, Fix]] = {}
@@ -51,6 +54,8 @@ _BY_PACKAGE: dict[tuple[str, str], tuple[Kind, Fix]] = {}  # (top-level package,
 _FACTORIES: set[tuple[str, str]] = set()
 _KEYWORDS: dict[str, KeywordHandler] = {}
 _ASSIGNMENTS: list[AssignmentHandler] = []
+_CALLS: list[CallHandler] = []
+_CLASSES: list[ClassHandler] = []
 _loaded = False
 
 
@@ -93,6 +98,18 @@ def assignment(handler: _H) -> _H:
     return handler
 
 
+def call(handler: _H) -> _H:
+    """Register a handler for every call the finder visits (implicit defaults)."""
+    _CALLS.append(handler)  # type: ignore[arg-type]
+    return handler
+
+
+def class_statement(handler: _H) -> _H:
+    """Register a handler for class statements (argument dataclasses)."""
+    _CLASSES.append(handler)  # type: ignore[arg-type]
+    return handler
+
+
 def load() -> None:
     """Import every framework module once; each registers itself on import."""
     global _loaded
@@ -130,6 +147,16 @@ def keyword_handlers() -> dict[str, KeywordHandler]:
 def assignment_handlers() -> list[AssignmentHandler]:
     load()
     return _ASSIGNMENTS
+
+
+def call_handlers() -> list[CallHandler]:
+    load()
+    return _CALLS
+
+
+def class_handlers() -> list[ClassHandler]:
+    load()
+    return _CLASSES
 
 
 def false_like(word: str) -> str:

@@ -12,10 +12,11 @@ import ast
 import bisect
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codemod.discover.implicit import aliases, line_pattern, text_may_hold_implicit
 from codemod.discover.prefilter import NEEDLE
 from codemod.model import KEEP_COMMENT, Fix, Kind, Site, Span
 from codemod.recorder._ddp_codemod_source import source_lines
@@ -25,10 +26,13 @@ from codemod.sites.catalogue import (
     KEYWORD,
     Api,
     assignment_handlers,
+    call_handlers,
+    class_handlers,
     is_factory,
     keyword_handlers,
     known_api,
 )
+from codemod.sites.implicit import ImplicitFacts
 from codemod.sites.names import NameTable, Scope, dotted_name
 from codemod.sites.subclasses import Subclasses, init_default, own_fix
 
@@ -37,9 +41,11 @@ from codemod.sites.subclasses import Subclasses, init_default, own_fix
 class Edit:
     """Where the rewriter acts for one site: found again in libcst by start positions."""
 
-    target: str  # "arg", "element" (a dict display entry) or "assign" (kw["k"] = v)
+    target: str  # "arg", "element" (a dict display entry), "assign" (kw["k"] = v),
+    # "annassign" (a class field) or "call" (a keyword to add to it)
     start: tuple[int, int]  # (line, 0-based character column) of the target
-    name: str  # keyword or key, to double-check the node found
+    name: str  # keyword or key, to double-check the node found (for "call": the one to add)
+    end: tuple[int, int] | None = None  # "call": where it ends, `f(a)(b)` shares starts
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class FileContext:
     module_name: str  # dotted, relative to the project root
     is_package: bool
     is_config: bool = False  # an mmengine / detectron2 config: module-level settings are sites
+    implicit: ImplicitFacts = field(default_factory=ImplicitFacts)  # project facts, implicit sites
 
 
 def find_sites(
@@ -123,11 +130,13 @@ class Finder:
         self.parents: list[ast.AST] = []
         self.found: list[Found] = []
         self.needles: list[int] = []
+        self.implicit_names: frozenset[str] = frozenset()  # aliases of implicit APIs
         self._resolving: set[str] = set()
         self._handlers: dict[type, Callable[[Any], None]] = {
             ast.Call: self.visit_Call,
             ast.Dict: self.visit_Dict,
             ast.Assign: self.visit_Assign,
+            ast.ClassDef: self.visit_ClassDef,
         }
 
     # Traversal bookkeeping -----------------------------------------------------------
@@ -136,6 +145,13 @@ class Finder:
         keyword, key or strategy name on such a line, and most of a file has none."""
         lowered = (line.lower() for line in self.pos.lines)
         self.needles = [n for n, line in enumerate(lowered, start=1) if NEEDLE in line]
+        names = self.ctx.implicit.names()
+        if text_may_hold_implicit(self.pos.text, names):  # sites that do not name the flag
+            self.implicit_names = aliases(self.pos.text)
+            implicit = line_pattern(names | self.implicit_names)
+            lines = enumerate(self.pos.lines, start=1)
+            more = [n for n, line in lines if implicit.search(line)]
+            self.needles = sorted({*self.needles, *more})
         if self.needles:
             self.parents.append(tree)
             self._children(tree)
@@ -229,6 +245,8 @@ class Finder:
 
     # Sites ---------------------------------------------------------------------------
     def visit_Call(self, node: ast.Call) -> None:
+        for call_handler in call_handlers():
+            call_handler(self, node)
         handlers = keyword_handlers()
         keywords = [kw for kw in node.keywords if kw.arg in DICT_KEYS or kw.arg in handlers]
         if not keywords:
@@ -246,6 +264,10 @@ class Finder:
                     self.add(node, kw, api.kind, kw.arg, kw.value, api.fix, api.name, edit)
             elif kw.arg in handlers:
                 handlers[kw.arg](self, node, kw, edit)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for handler in class_handlers():
+            handler(self, node)
 
     def visit_Dict(self, node: ast.Dict) -> None:
         for key, value in zip(node.keys, node.values):
@@ -363,6 +385,8 @@ class Finder:
         note: str = "",
         setting_end: ast.AST | None = None,
         report_only: str = "",
+        implicit: str = "",
+        value_text: str | None = None,
     ) -> None:
         span = self.span_of(construct)
         site = Site(
@@ -372,7 +396,7 @@ class Finder:
             setting_span=self.pos.span(setting, setting_end),
             kind=kind,
             setting=name,
-            value=self.pos.source(self.span_of(value)),
+            value=self.pos.source(self.span_of(value)) if value_text is None else value_text,
             literal=_literal(value) if literal is None else literal,
             fix=fix,
             qualname=self.scope.qualname,
@@ -383,12 +407,18 @@ class Finder:
             feeds=feeds,
             note=note,
             report_only=report_only,
+            implicit=implicit,
         )
         self.found.append(Found(site, edit))
 
     def edit(self, target: str, node: ast.AST, name: str) -> Edit:
         """Where the rewriter acts: `node`'s start, found again in libcst."""
         return Edit(target, self.pos.start(node), name)
+
+    def call_edit(self, call: ast.Call, name: str) -> Edit:
+        """Add keyword `name` to `call`: found again by its start and its end."""
+        span = self.pos.span(call)
+        return Edit("call", self.pos.start(call), name, (span.end_line, span.end_col - 1))
 
     def span_of(self, node: ast.AST) -> Span:
         return self.pos.span(node)
