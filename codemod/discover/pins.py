@@ -83,7 +83,13 @@ def _candidates(root: Path) -> Iterable[Path]:
         except OSError:
             continue
         for path in entries:
-            if path.name not in _FILES and _REQS.match(path.name) and path.is_file():
+            at_root = folder == root
+            if at_root and path.name in _FILES:
+                continue  # read above already
+            listed = _REQS.match(path.name) or (
+                not at_root and folder.name.startswith("req") and path.suffix in (".txt", ".in")
+            )
+            if listed and path.is_file():
                 yield path
 
 
