@@ -107,8 +107,10 @@ def test_files_without_implicit_spellings_are_not_parsed(tmp_path: Path, monkeyp
 
     assert not may_hold_implicit(b"import torch\nmodel = DDP(model)\n")
     assert not may_hold_implicit(b"from transformers import AutoModel\n")
-    assert may_hold_implicit(b"from transformers import TrainingArguments\n")
-    assert may_hold_implicit(b"from trl import SFTConfig\n")
+    assert not may_hold_implicit(b"from transformers import TrainingArguments\n")  # no call
+    assert may_hold_implicit(b"from transformers import TrainingArguments\nTrainingArguments()")
+    assert may_hold_implicit(b"from trl import SFTConfig\nSFTConfig(output_dir='o')\n")
+    assert may_hold_implicit(b"from trl import SFTConfig as C\nC(output_dir='o')\n")
     assert may_hold_implicit(b'import lightning as L\nL.Trainer(strategy="ddp")\n')
     (tmp_path / "a.py").write_text("from transformers import AutoModel\n")
     seen: list[str] = []
@@ -239,3 +241,19 @@ def test_trainer_on_a_plain_module_with_an_idle_head_is_unsafe(tmp_path: Path):
     assert site["verdict"] == "unsafe", site
     assert site["unused"] == {"head.bias": 4, "head.weight": 4}
     assert "head.bias (4), head.weight (4)" in site["reason"]
+
+
+def test_token_check_proves_where_the_keyword_went():
+    from codemod.edit.verify import Change, check
+    from codemod.model import Fix, Span
+
+    old, new = "f(a)\ng(b)\n", "f(a, k=False)\ng(b)\n"
+    added = (",", "k", "=", "False")
+    f_call, g_call = Span(1, 1, 1, 5), Span(2, 1, 2, 5)
+    assert check(old, new, [(Change(Fix.ADD_FALSE, f_call, f_call, added), "")]) is None
+    wrong = check(old, new, [(Change(Fix.ADD_FALSE, g_call, g_call, added), "")])
+    assert wrong == "the rewrite changed more tokens than the setting itself"
+    commented = "f(a, k=False)  # new\ng(b)\n"
+    assert check(old, commented, [(Change(Fix.ADD_FALSE, f_call, f_call, added), "")]) == (
+        "the rewrite added a comment"
+    )

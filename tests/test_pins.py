@@ -37,6 +37,8 @@ def test_specifiers(spec: str, expected: Lightning) -> None:
         ("pytorch-lightning==1.9.5  # last 1.x\n", [Lightning.V1]),
         ("lightning[extra]~=1.9.0\n", [Lightning.V1]),
         ('install_requires=["torch", "pytorch_lightning>=1.5,<2.0"]', [Lightning.V1]),
+        ('install_requires=["torch", "pytorch-lightning"]', []),  # a name pins nothing
+        ("pip install `pytorch-lightning==1.9` first\n", []),  # prose
         ('pytorch-lightning = {version = "^1.9", optional = true}\n', [Lightning.V1]),
         ("  - pytorch-lightning=1.8.6\n", [Lightning.V1]),
         ("lightning-utilities==0.9\nlightning-bolts<0.7\n", []),  # other packages

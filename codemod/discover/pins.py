@@ -21,7 +21,11 @@ from pathlib import Path
 _NAME = r"(?<![\w.-])(?:pytorch[-_.]lightning|lightning)(?![\w-])"
 _SPEC = re.compile(r"(===|==|>=|<=|~=|!=|<|>|=|\^)\s*v?(\d+(?:\.\d+)*)")
 # `name[extras] <spec>` in a requirement line, a quoted string, a conda or poetry entry
-_REQUIREMENT = re.compile(_NAME + r"\s*(?:\[[^\]]*\])?\s*[\"']?\s*(?::|=\s*[\"'{])?([^#\n]*)")
+# where a requirement starts: a line (`- ` in conda files) or a quoted string, not prose
+_START = r"(?:^[ \t]*(?:-[ \t]*)?|(?<=[\"']))"
+_REQUIREMENT = re.compile(
+    _START + _NAME + r"\s*(?:\[[^\]]*\])?\s*[\"']?\s*(?::|=\s*[\"'{])?([^#\n]*)", re.M
+)
 _FILES = ("setup.py", "setup.cfg", "pyproject.toml", "environment.yml", "environment.yaml")
 _REQS = re.compile(r"^(requirements.*\.(txt|in)|.*environment.*\.ya?ml|conda.*\.ya?ml)$")
 _REQ_DIRS = ("requirements", "reqs", "requirement", "env", "envs", "conda", "docker")
@@ -94,11 +98,14 @@ def _candidates(root: Path) -> Iterable[Path]:
 
 
 def pins_in(text: str) -> list[tuple[str, Lightning]]:
-    """Each Lightning requirement in a dependency file, with what its specifier says."""
+    """Each Lightning requirement with a version specifier in a dependency file, with what
+    it says (a bare name, or the word in a string, pins nothing)."""
     out: list[tuple[str, Lightning]] = []
     for match in _REQUIREMENT.finditer(text):
         spec = re.sub(r"^\s*version\s*=\s*[\"']", "", match.group(1))  # poetry {version = ..}
         spec = spec.split('"')[0].split("'")[0].split(";")[0]
+        if not _SPEC.search(spec):
+            continue
         start = text.rfind("\n", 0, match.start()) + 1
         end = text.find("\n", match.start())
         line = text[start : end if end >= 0 else len(text)].strip()  # shown as the file has it

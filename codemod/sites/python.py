@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codemod.discover.implicit import aliases, line_pattern, text_may_hold_implicit
+from codemod.discover.implicit import aliases, words
 from codemod.discover.prefilter import NEEDLE
 from codemod.model import KEEP_COMMENT, Fix, Kind, Site, Span
 from codemod.recorder._ddp_codemod_source import source_lines
@@ -145,12 +145,11 @@ class Finder:
         keyword, key or strategy name on such a line, and most of a file has none."""
         lowered = (line.lower() for line in self.pos.lines)
         self.needles = [n for n, line in enumerate(lowered, start=1) if NEEDLE in line]
-        names = self.ctx.implicit.names()
-        if text_may_hold_implicit(self.pos.text, names):  # sites that do not name the flag
-            self.implicit_names = aliases(self.pos.text)
-            implicit = line_pattern(names | self.implicit_names)
+        self.implicit_names = aliases(self.pos.text)
+        implicit = words(self.pos.text, self.ctx.implicit.names() | self.implicit_names)
+        if implicit:  # sites that do not name the flag: lines that name their API
             lines = enumerate(self.pos.lines, start=1)
-            more = [n for n, line in lines if implicit.search(line)]
+            more = [n for n, line in lines if any(w in line for w in implicit)]
             self.needles = sorted({*self.needles, *more})
         if self.needles:
             self.parents.append(tree)

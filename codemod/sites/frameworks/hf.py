@@ -69,6 +69,10 @@ CHECKPOINTED = (
     "`{keyword}=True`: for a PreTrainedModel the Trainer's default is then already False "
     "(True for any other model, a PeftModel included); report only"
 )
+OLD_PPO = (
+    "trl's PPOConfig subclasses TrainingArguments only from trl 0.12 (a plain dataclass "
+    "without the field before), so adding the keyword could break it; report only"
+)
 CHECKPOINT_EXPR = (
     "`{keyword}={value}` decides the Trainer's default (False with checkpointing on a "
     "PreTrainedModel, True otherwise), so only a run can tell; report only"
@@ -168,6 +172,8 @@ def implicit_training_arguments(finder: Finder, call: ast.Call) -> None:
     if callee is None:
         return
     report_only = _report_only(finder, call)
+    if callee.startswith("trl.") and callee.endswith(".PPOConfig"):
+        report_only = report_only or OLD_PPO
     note = TRL_NOTE if callee.startswith("trl.") else ""
     finder.add(
         call,
