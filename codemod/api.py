@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from codemod.configs.references import REFERENCE_SUFFIXES
 from codemod.discover import project
 from codemod.discover import walk as discover
+from codemod.discover.implicit import may_hold_implicit, mentions_hf, mentions_lightning
 from codemod.discover.prefilter import may_hold_site
 from codemod.discover.read import ReadError, read_regular
 from codemod.model import FileChange, FileError, RunResult
@@ -24,7 +25,9 @@ from codemod.verdicts.allowlist import Allowlist, Selector, usable
 
 if TYPE_CHECKING:
     from codemod.configs.facts import ConfigFacts
+    from codemod.discover.pins import LightningPin
     from codemod.evidence.load import Instance
+    from codemod.sites.implicit import ImplicitFacts
     from codemod.sites.subclasses import Subclasses
 
 
@@ -57,6 +60,8 @@ class _Project:
     _instances: list[Instance] | None = None
     _evidence: dict[str, list[Instance]] = field(default_factory=dict)
     _configs: ConfigFacts | None = None
+    _pin: LightningPin | None = None
+    _hf_classes: frozenset[str] | None = None
 
     @property
     def root(self) -> Path:
@@ -121,6 +126,34 @@ class _Project:
                     for path in inst.paths():
                         self._evidence.setdefault(path, []).append(inst)
         return self._evidence
+
+    def hf_classes(self, known: dict[Path, bytes]) -> frozenset[str]:
+        """The repo's own TrainingArguments subclasses, searched once (implicit sites)."""
+        if self._hf_classes is None:
+            from codemod.sites.implicit import discover_hf_classes
+            from codemod.sites.names import module_name_for
+
+            python = [
+                (f, module_name_for(rel), d)
+                for f, rel, d in self.files(known)
+                if rel.endswith(".py")
+            ]
+            self._hf_classes = discover_hf_classes(python)
+        return self._hf_classes
+
+    def implicit(self, data: bytes) -> ImplicitFacts:
+        """What a file's implicit sites need: the Lightning pins only when it may use a
+        Lightning 1.x spelling, read once per project (never for repos without any)."""
+        from codemod.sites.implicit import ImplicitFacts
+
+        pin = None
+        if mentions_lightning(data):
+            if self._pin is None:
+                from codemod.discover.pins import lightning_pin
+
+                self._pin = lightning_pin(self.root)
+            pin = self._pin
+        return ImplicitFacts(pin, self._hf_classes or frozenset())
 
     def configs(self, known: dict[Path, bytes]) -> ConfigFacts:
         """The config inheritance graph, the keys each config sets, and what runs read
@@ -243,20 +276,48 @@ def run(req: Request) -> RunResult:
     req = dataclasses.replace(req, allow=tuple(allow))
     targets, whole = _targets(req, result)
     candidates: list[tuple[_Target, bytes]] = []
+    others: list[tuple[_Target, bytes]] = []  # may still call a repo TrainingArguments class
     read: dict[Path, bytes] = {}  # kept for subclass discovery, which needs every file
+    hf_projects: dict[int, _Project] = {}
     for target in targets:
         try:
             data = read[target.source.file] = read_regular(target.source.file)
         except ReadError as exc:
             result.errors.append(FileError(target.source.rel, str(exc)))
             continue
-        if may_hold_site(data, target.source.file.name):
+        if may_hold_site(data, target.source.file.name) or may_hold_implicit(data):
             candidates.append((target, data))
+        else:
+            others.append((target, data))
+        if mentions_hf(data):
+            hf_projects[id(target.project)] = target.project
+    if hf_projects:
+        candidates = _with_hf_callers(targets, candidates, others, hf_projects, read)
     matched: set[tuple[str, str]] = set()
     if candidates:
         _process(req, candidates, read, result, matched)
     _warn_unmatched(req, targets, whole, matched, result)
     return result
+
+
+def _with_hf_callers(
+    targets: list[_Target],
+    candidates: list[tuple[_Target, bytes]],
+    others: list[tuple[_Target, bytes]],
+    projects: dict[int, _Project],
+    read: dict[Path, bytes],
+) -> list[tuple[_Target, bytes]]:
+    """Add the files that name one of the repo's own TrainingArguments subclasses, in the
+    order of the targets: `MyArgs(...)` needs no Hugging Face bytes of its own."""
+    names = {
+        key: [n.encode() for n in sorted({q.rsplit(".", 1)[-1] for q in p.hf_classes(read)})]
+        for key, p in projects.items()
+    }
+    extra = [(t, d) for t, d in others if may_hold_implicit(d, names.get(id(t.project), ()))]
+    if not extra:
+        return candidates
+    order = {id(t): i for i, t in enumerate(targets)}
+    return sorted([*candidates, *extra], key=lambda c: order[id(c[0])])
 
 
 def _process(
@@ -280,7 +341,7 @@ def _process(
     config_like = {  # only these projects need the config graph
         id(t.project) for t, d in candidates if might_be_config(t.project.rel(t.source.file), d)
     }
-    for target, _ in candidates:
+    for target, raw in candidates:
         proj = target.project
         selectors.append([*target.cli_selectors, *proj.selectors()])
         evidence = proj.evidence(extra, result)
@@ -300,7 +361,12 @@ def _process(
         rel = proj.rel(src.file)
         files.append(
             FileContext(
-                src.file, src.rel, rel, module_name_for(rel), src.file.name == "__init__.py"
+                src.file,
+                src.rel,
+                rel,
+                module_name_for(rel),
+                src.file.name == "__init__.py",
+                implicit=proj.implicit(raw),
             )
         )
     data = [d for _, d in candidates]

@@ -73,6 +73,7 @@ class Fix(str, enum.Enum):
     REMOVE = "remove"  # drop the keyword: the API defaults to False
     WRITE_FALSE = "false"  # write False: the API's default is not False
     STRATEGY_FALSE = "strategy-false"  # Lightning strategy name: *_true -> *_false
+    ADD_FALSE = "add-false"  # not written, the default is True: add `keyword=False` to the call
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ class Site:
     feeds: Span | None = None  # kwargs-dict only: the one DDP call it provably feeds
     note: str = ""  # why a kwargs-dict cannot be rewritten, when it cannot
     report_only: str = ""  # why this spelling is never rewritten (yacs, CLI flags, "true")
+    implicit: str = ""  # not written: why the framework's default turns the flag on here
     verdict: Verdict = Verdict.UNKNOWN
     reason: str = ""
     unused: tuple[tuple[str, int], ...] = ()  # unsafe: parameter -> iterations without gradient

@@ -44,6 +44,19 @@ def test_espnet_spelling_passes_only_in_yaml_and_shell(tmp_path: Path):
     assert nothing_to_find(["train.py", "data.json"], tmp_path)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "from transformers import TrainingArguments\nargs = TrainingArguments('out')\n",
+        'import pytorch_lightning as pl\ntrainer = pl.Trainer(strategy="ddp")\n',
+    ],
+)
+def test_implicit_spellings_go_to_the_pipeline(tmp_path: Path, text: str):
+    """No `find_unused_param` bytes, yet the framework's default turns the flag on."""
+    (tmp_path / "train.py").write_text(text)
+    assert not nothing_to_find(["train.py"], tmp_path)
+
+
 @pytest.mark.parametrize("arg", ["missing.py", "folder", "."])
 def test_anything_but_a_readable_file_goes_to_the_pipeline(tmp_path: Path, arg: str):
     (tmp_path / "folder").mkdir()

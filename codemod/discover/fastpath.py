@@ -1,10 +1,11 @@
 """Say "nothing to do" for PATHs that cannot hold a site, before the pipeline is imported.
 
 pre-commit runs the hook with the staged files on every commit, and almost never does one
-of them mention find_unused_param. Importing the pipeline (tomllib, the finder)
-and reading the project's config would cost more than the answer, so the CLI asks here
-first. Only plain files qualify: a directory needs walking with its .gitignore, and a
-missing or unreadable file needs the pipeline's error line.
+of them mention find_unused_param (or an implicit spelling, `discover.implicit`). Importing
+the pipeline (tomllib, the finder) and reading the project's config would cost
+more than the answer, so the CLI asks here first. Only plain files qualify: a directory
+needs walking with its .gitignore, and a missing or unreadable file needs the pipeline's
+error line.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from codemod.discover.implicit import may_hold_implicit
 from codemod.discover.prefilter import may_hold_site
 from codemod.discover.read import ReadError, read_regular
 from codemod.model import FileError
@@ -28,7 +30,7 @@ def nothing_to_find(paths: Sequence[str], cwd: Path) -> bool:
             data = read_regular(path)
         except ReadError:
             return False  # the pipeline says why
-        if may_hold_site(data, arg):
+        if may_hold_site(data, arg) or may_hold_implicit(data):
             return False
     return True
 

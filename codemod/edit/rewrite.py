@@ -1,4 +1,4 @@
-"""Apply the chosen fixes with libcst: remove a keyword or write False.
+"""Apply the chosen fixes with libcst: remove a keyword, write False, or add `k=False`.
 
 Sites are found with `ast`; here libcst parses the same text, finds each target again by
 its start position (and keyword), and changes only those nodes. Everything else is
@@ -20,10 +20,12 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from codemod.edit.add_arg import with_keyword
 from codemod.edit.remove_arg import without_arg
 from codemod.edit.verify import Change
 from codemod.model import Fix, Span
 from codemod.sites.frameworks.lightning import strategy_false
+from codemod.sites.frameworks.lightning_legacy import suffixed_false
 from codemod.sites.python import Edit
 
 
@@ -34,7 +36,10 @@ class RewriteError(Exception):
 def _new_value(value: cst.BaseExpression, fix: Fix) -> cst.BaseExpression:
     if fix is Fix.STRATEGY_FALSE:
         assert isinstance(value, cst.SimpleString)
-        return value.with_changes(value=strategy_false(value.value))
+        new = strategy_false(value.value)
+        if new == value.value:  # Lightning 1.x "ddp": True by default, so say False
+            new = suffixed_false(value.value)
+        return value.with_changes(value=new)
     return cst.Name("False", lpar=value.lpar, rpar=value.rpar)
 
 
@@ -43,7 +48,7 @@ def _token(value: cst.BaseExpression, fix: Fix) -> str:
     return new.value if isinstance(new, (cst.Name, cst.SimpleString)) else ""
 
 
-Target = Union[cst.Arg, cst.DictElement, cst.Assign, cst.SimpleString]
+Target = Union[cst.Arg, cst.DictElement, cst.Assign, cst.AnnAssign, cst.Call, cst.SimpleString]
 
 
 class _Locator(cst.CSTVisitor):
@@ -58,6 +63,7 @@ class _Locator(cst.CSTVisitor):
         self.owner: dict[Edit, cst.Call] = {}
         self.spans: dict[cst.CSTNode, Span] = {}
         self.calls: list[cst.Call] = []
+        self._ends = {(e.target, e.start): e.end for e in edits}
 
     def _start(self, node: cst.CSTNode) -> tuple[int, int]:
         pos = self.get_metadata(PositionProvider, node).start
@@ -79,6 +85,12 @@ class _Locator(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         self.calls.append(node)
+        key = ("call", self._start(node))
+        if key in self.wanted:  # `f(a)(b)`: both calls start there, only one ends there
+            end = self.get_metadata(PositionProvider, node).end
+            if self._ends[key] == (end.line, end.column):
+                self.found[self.wanted[key]] = node
+                self.spans[node] = self._span(node)
 
     def leave_Call(self, original_node: cst.Call) -> None:
         self.calls.pop()
@@ -92,6 +104,10 @@ class _Locator(cst.CSTVisitor):
 
     def visit_SimpleString(self, node: cst.SimpleString) -> None:
         self._take("string", node, node.value)  # a Lightning strategy name, as written
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:  # `ddp_find_unused_parameters: bool = True` in a class
+            self._take("annassign", node, get_full_name_for_node(node.target))
 
     def visit_Assign(self, node: cst.Assign) -> None:
         target = node.targets[0].target if len(node.targets) == 1 else None
@@ -108,11 +124,16 @@ class _Locator(cst.CSTVisitor):
 
 class _Rewriter(cst.CSTTransformer):
     def __init__(
-        self, removals: dict[cst.Call, set[cst.Arg]], values: dict[cst.CSTNode, Fix]
+        self,
+        removals: dict[cst.Call, set[cst.Arg]],
+        values: dict[cst.CSTNode, Fix],
+        additions: dict[cst.Call, str],
     ) -> None:
         super().__init__()
         self.removals = removals
         self.values = values
+        self.additions = additions
+        self.added: dict[cst.Call, tuple[str, ...]] = {}
 
     def _value(self, original: Target, updated: Target) -> Target:
         fix = self.values.get(original)
@@ -137,7 +158,15 @@ class _Rewriter(cst.CSTTransformer):
         fix = self.values.get(original_node)
         return updated_node if fix is None else _new_value(updated_node, fix)
 
+    def leave_AnnAssign(
+        self, original_node: cst.AnnAssign, updated_node: cst.AnnAssign
+    ) -> cst.AnnAssign:
+        return self._value(original_node, updated_node)  # type: ignore[return-value]
+
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
+        name = self.additions.get(original_node)
+        if name is not None:
+            updated_node, self.added[original_node] = with_keyword(updated_node, name, "False")
         targets = self.removals.get(original_node)
         if not targets:
             return updated_node
@@ -163,6 +192,12 @@ def _statement_ranges(tree: ast.Module) -> list[tuple[int, int]]:
         else:
             merged.append((start, end))
     return merged
+
+
+def _shift_edit(edit: Edit, lines: int) -> Edit:
+    """The edit with its positions `lines` further down (negative: up)."""
+    end = None if edit.end is None else (edit.end[0] + lines, edit.end[1])
+    return dataclasses.replace(edit, start=(edit.start[0] + lines, edit.start[1]), end=end)
 
 
 def _shift_span(span: Span, lines: int) -> Span:
@@ -194,9 +229,7 @@ def rewrite(
     for (start, end), group in sorted(groups.items()):
         offset = start - 1
         snippet = "".join(lines[offset:end])
-        local = [
-            (dataclasses.replace(e, start=(e.start[0] - offset, e.start[1])), f) for e, f in group
-        ]
+        local = [(_shift_edit(e, -offset), f) for e, f in group]
         new_snippet, local_changes = _rewrite_module(snippet, local)
         pieces.append("".join(lines[done:offset]))
         pieces.append(new_snippet)
@@ -204,10 +237,10 @@ def rewrite(
         for change, token in local_changes:
             changes.append(
                 (
-                    Change(
-                        change.fix,
-                        _shift_span(change.span, offset),
-                        _shift_span(change.value_span, offset),
+                    dataclasses.replace(
+                        change,
+                        span=_shift_span(change.span, offset),
+                        value_span=_shift_span(change.value_span, offset),
                     ),
                     token,
                 )
@@ -225,6 +258,8 @@ def _rewrite_module(
     wrapper.visit(locator)
     removals: dict[cst.Call, set[cst.Arg]] = {}
     values: dict[cst.CSTNode, Fix] = {}
+    additions: dict[cst.Call, str] = {}
+    added: list[tuple[cst.Call, int]] = []  # (call, index in changes): tokens known after
     changes: list[tuple[Change, str]] = []
     for edit, fix in edits:
         node = locator.found.get(edit)
@@ -243,9 +278,21 @@ def _rewrite_module(
             token = _token(node, fix)
             changes.append((Change(fix, locator.spans[node], locator.spans[node]), token))
             continue
+        elif fix is Fix.ADD_FALSE:
+            if not isinstance(node, cst.Call):
+                raise RewriteError(f"`{edit.name}` at line {edit.start[0]} is not added to a call")
+            additions[node] = edit.name
+            span = locator.spans[node]
+            added.append((node, len(changes)))
+            changes.append((Change(fix, span, span), ""))
+            continue
         else:
             values[node] = fix
             token = _token(node.value, fix)
         changes.append((Change(fix, locator.spans[node], locator.spans[node.value]), token))
-    new = wrapper.module.visit(_Rewriter(removals, values))
+    rewriter = _Rewriter(removals, values, additions)
+    new = wrapper.module.visit(rewriter)
+    for call, index in added:
+        change, _ = changes[index]
+        changes[index] = (dataclasses.replace(change, added=rewriter.added[call]), "")
     return new.code, changes

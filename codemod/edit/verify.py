@@ -1,9 +1,10 @@
 """Prove a rewrite touched only what it meant to, token by token.
 
 The new source must tokenize to the old token stream minus each removed argument (and one
-comma), or with each replaced value swapped for its new token; comments may only vanish
-from the removed argument's own lines. Anything else means a bug in the rewriter, and
-the file is left alone.
+comma), with each replaced value swapped for its new token, and with each added keyword's
+tokens (`, name = False` and maybe a trailing comma) right before its call's closing
+bracket; comments may only vanish from the removed argument's own lines. Anything else
+means a bug in the rewriter, and the file is left alone.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ _SKIP = frozenset(
 
 @dataclass(frozen=True)
 class Change:
-    """One intended edit: a span removed whole, or a value span replaced by one token."""
+    """One intended edit: a span removed whole, a value span replaced by one token, or
+    tokens added to a call (ADD_FALSE: `span` is the call)."""
 
     fix: Fix
-    span: Span  # the argument / element / assignment
+    span: Span  # the argument / element / assignment / call
     value_span: Span
+    added: tuple[str, ...] = ()  # ADD_FALSE: the tokens inserted before the call's `)`
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,14 @@ def _expected(old: list[_Token], changes: Iterable[tuple[Change, str]]) -> list[
     """The old token strings with every change applied."""
     drop: set[int] = set()
     replace: dict[int, str] = {}
+    insert: dict[int, tuple[str, ...]] = {}
     for change, new_value in changes:
-        if change.fix is Fix.REMOVE:
+        if change.fix is Fix.ADD_FALSE:
+            inside = [i for i, t in enumerate(old) if _inside(t, change.span)]
+            if not inside or old[inside[-1]].string != ")" or not change.added:
+                raise ValueError("an added keyword must go before a call's closing bracket")
+            insert[inside[-1]] = change.added
+        elif change.fix is Fix.REMOVE:
             inside = [i for i, t in enumerate(old) if _inside(t, change.span)]
             drop.update(inside)
             after = inside[-1] + 1
@@ -74,6 +83,7 @@ def _expected(old: list[_Token], changes: Iterable[tuple[Change, str]]) -> list[
             replace[inside[0]] = new_value
     out: list[str] = []
     for i, token in enumerate(old):
+        out.extend(insert.get(i, ()))
         if i in replace:
             out.append(replace[i])
         elif i not in drop:

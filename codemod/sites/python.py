@@ -12,10 +12,11 @@ import ast
 import bisect
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codemod.discover.implicit import aliases, words
 from codemod.discover.prefilter import mentions
 from codemod.model import KEEP_COMMENT, Fix, Kind, Site, Span
 from codemod.recorder._ddp_codemod_source import source_lines
@@ -25,11 +26,14 @@ from codemod.sites.catalogue import (
     KEYWORD,
     Api,
     assignment_handlers,
+    call_handlers,
+    class_handlers,
     is_factory,
     keyword_handlers,
     known_api,
     node_handlers,
 )
+from codemod.sites.implicit import ImplicitFacts
 from codemod.sites.names import NameTable, Scope, dotted_name
 from codemod.sites.subclasses import Subclasses, init_default, own_fix
 
@@ -38,11 +42,13 @@ from codemod.sites.subclasses import Subclasses, init_default, own_fix
 class Edit:
     """Where the rewriter acts for one site: found again in libcst by start positions."""
 
-    # "arg", "element" (a dict display entry), "assign" (kw["k"] = v), or "none" for
+    # "arg", "element" (a dict display entry), "assign" (kw["k"] = v), "annassign" (a class
+    # field), "call" (a keyword to add to it), "string" (a strategy name), or "none" for
     # report-only sites that no rewrite ever reaches (command-line flags in strings)
     target: str
     start: tuple[int, int]  # (line, 0-based character column) of the target
-    name: str  # keyword or key, to double-check the node found
+    name: str  # keyword or key, to double-check the node found (for "call": the one to add)
+    end: tuple[int, int] | None = None  # "call": where it ends, `f(a)(b)` shares starts
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class FileContext:
     module_name: str  # dotted, relative to the project root
     is_package: bool
     is_config: bool = False  # an mmengine / detectron2 config: module-level settings are sites
+    implicit: ImplicitFacts = field(default_factory=ImplicitFacts)  # project facts, implicit sites
 
 
 def find_sites(
@@ -137,11 +144,13 @@ class Finder:
         self.parents: list[ast.AST] = []
         self.found: list[Found] = []
         self.needles: list[int] = []
+        self.implicit_names: frozenset[str] = frozenset()  # aliases of implicit APIs
         self._resolving: set[str] = set()
         self._handlers: dict[type, Callable[[Any], None]] = {
             ast.Call: self.visit_Call,
             ast.Dict: self.visit_Dict,
             ast.Assign: self.visit_Assign,
+            ast.ClassDef: self.visit_ClassDef,
         }
         self._node_handlers = node_handlers()
 
@@ -151,6 +160,12 @@ class Finder:
         keyword, key or strategy name on such a line, and most of a file has none."""
         lowered = (line.lower() for line in self.pos.lines)
         self.needles = [n for n, line in enumerate(lowered, start=1) if mentions(line)]
+        self.implicit_names = aliases(self.pos.text)
+        implicit = words(self.pos.text, self.ctx.implicit.names() | self.implicit_names)
+        if implicit:  # sites that do not name the flag: lines that name their API
+            lines = enumerate(self.pos.lines, start=1)
+            more = [n for n, line in lines if any(w in line for w in implicit)]
+            self.needles = sorted({*self.needles, *more})
         if self.needles:
             self.parents.append(tree)
             self._children(tree)
@@ -257,6 +272,8 @@ class Finder:
 
     # Sites ---------------------------------------------------------------------------
     def visit_Call(self, node: ast.Call) -> None:
+        for call_handler in call_handlers():
+            call_handler(self, node)
         handlers = keyword_handlers()
         keywords = [kw for kw in node.keywords if kw.arg in DICT_KEYS or kw.arg in handlers]
         if not keywords:
@@ -296,6 +313,10 @@ class Finder:
             assert kw.arg is not None
             self.add(node, kw, api.kind, kw.arg, kw.value, api.fix, qualname, edit, report_only=why)
             return
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for handler in class_handlers():
+            handler(self, node)
 
     def visit_Dict(self, node: ast.Dict) -> None:
         for key, value in zip(node.keys, node.values):
@@ -435,6 +456,7 @@ class Finder:
         note: str = "",
         setting_end: ast.AST | None = None,
         report_only: str = "",
+        implicit: str = "",
         value_text: str | None = None,
     ) -> None:
         """Record a site; `value_text` stands for the value's source when the value is
@@ -458,12 +480,18 @@ class Finder:
             feeds=feeds,
             note=note,
             report_only=report_only,
+            implicit=implicit,
         )
         self.found.append(Found(site, edit))
 
     def edit(self, target: str, node: ast.AST, name: str) -> Edit:
         """Where the rewriter acts: `node`'s start, found again in libcst."""
         return Edit(target, self.pos.start(node), name)
+
+    def call_edit(self, call: ast.Call, name: str) -> Edit:
+        """Add keyword `name` to `call`: found again by its start and its end."""
+        span = self.pos.span(call)
+        return Edit("call", self.pos.start(call), name, (span.end_line, span.end_col - 1))
 
     def span_of(self, node: ast.AST) -> Span:
         return self.pos.span(node)

@@ -62,4 +62,9 @@ def decide(
     if coverage is not None:  # thin or ambiguous evidence
         return _with(site, Verdict.UNKNOWN, coverage.reason + "; left unchanged", coverage), None
     reason = "no evidence or allowlist entry covers this site; left unchanged"
+    if site.implicit:  # the flag is not written: say why it is on, and what would tell
+        reason = (
+            f"{site.implicit}; no evidence or allowlist entry covers it "
+            "(a traced run decides); left unchanged"
+        )
     return _with(site, Verdict.UNKNOWN, reason), None

@@ -1,0 +1,67 @@
+"""The second byte test: files that may turn the flag on without writing it.
+
+Hugging Face's `TrainingArguments(...)` left at `ddp_find_unused_parameters=None` and
+Lightning 1.x's `strategy="ddp"` / `DDPStrategy()` enable find_unused_parameters without
+the bytes `find_unused_param` (see README "Implicit True"). Every such site calls its API
+by a name an import of `transformers`, `trl` or `lightning` binds in the same file, or a
+repo class that subclasses one (`extra` names), so a file without those bytes is skipped
+before decoding. Kept apart from `prefilter.may_hold_site`, which stays the one test for
+written settings, and ordered so that the common file fails on its first, rarest needle.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_HF_ARGS = b"TrainingArguments"
+_TRL = b"trl"
+_CONFIG = b"Config"
+_LIGHTNING = b"lightning"
+# a quoted name ("ddp", 'ddp_spawn', "DDP") or a strategy class; not "DDP" in a comment
+_LIGHTNING_NEEDLES = (b'"ddp', b"'ddp", b'"DDP', b"'DDP", b"DDPStrategy", b"DDPPlugin", b"DDPSpawn")
+
+
+def mentions_hf(data: bytes) -> bool:
+    """May name a `TrainingArguments`-family class: call one, or define a repo subclass."""
+    return _HF_ARGS in data or (_TRL in data and _CONFIG in data)
+
+
+def _calls_hf(data: bytes) -> bool:
+    """May call one: `TrainingArguments(`, a trl `...Config(`, or an import alias of one."""
+    if _HF_ARGS + b"(" in data or (_TRL in data and _CONFIG + b"(" in data):
+        return True
+    return b" as " in data and mentions_hf(data)
+
+
+def mentions_lightning(data: bytes) -> bool:
+    """May use a Lightning 1.x DDP spelling (`"ddp"`, `DDPStrategy()`, `DDPPlugin()`)."""
+    return _LIGHTNING in data and any(n in data for n in _LIGHTNING_NEEDLES)
+
+
+def may_hold_implicit(data: bytes, extra: Iterable[bytes] = ()) -> bool:
+    """True when `data` may hold an implicit site; `extra`: the repo's own argument classes."""
+    return _calls_hf(data) or mentions_lightning(data) or any(n + b"(" in data for n in extra)
+
+
+_HF_WORDS = ("TrainingArguments", "Config")
+_LIGHTNING_WORDS = ("ddp", "DDP", "Trainer", "lazy_instance")
+_ALIAS = re.compile(r"\b\w*(?:TrainingArguments|Config|Trainer|Strategy|Plugin)\s+as\s+(\w+)")
+
+
+def aliases(text: str) -> frozenset[str]:
+    """Names an import binds to an implicit API (`from trl import DPOConfig as Dpo`): the
+    finder must visit their calls too."""
+    return frozenset(_ALIAS.findall(text)) if " as " in text else frozenset()
+
+
+def words(text: str, extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """What a line an implicit site's call starts on must contain, for this file: none
+    when the file can hold no implicit site. Plain `in` tests: far cheaper than a regex."""
+    found: list[str] = []
+    if "TrainingArguments" in text or ("trl" in text and "Config" in text):
+        found += _HF_WORDS
+    if "lightning" in text and ("ddp" in text or "DDP" in text):
+        found += _LIGHTNING_WORDS
+    found += [name for name in extra if name in text]
+    return tuple(found)

@@ -1,0 +1,259 @@
+"""Implicit True: framework defaults that turn the flag on without naming it.
+
+Hand-written evidence checks how implicit sites pair (by function, like any framework
+site, with the default's True); the torchrun tests drive a real Hugging Face Trainer on
+CPU gloo, with a tiny BERT built from a config (no hub) and a plain module.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.ddp_runs import codemod, git_init, require, scan_json, script, torchrun, trace
+from tests.evidence_docs import frame, instance, write_run
+from tests.sources import invoke, invoke_json
+
+HF_MAIN = """\
+from transformers import Trainer, TrainingArguments
+
+
+def main(model, data):
+    args = TrainingArguments(
+        output_dir="out",
+        max_steps=4,
+    )
+    Trainer(model=model, args=args, train_dataset=data).train()
+"""
+
+
+def _framework_run(repo: Path, fup: bool = True, **kw) -> None:
+    """DDP built inside framework code (no repo call site) while `main` ran line 9."""
+    inst = instance(None, [frame(repo, "train.py", 9, "main", (4, 9))], fup=fup, **kw)
+    write_run(repo, [[inst], [dict(inst)]])
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "train.py").write_text(HF_MAIN)
+    return root
+
+
+def test_framework_built_true_pairs_with_the_implicit_site(repo: Path):
+    _framework_run(repo)
+    code, report, _ = invoke_json(repo, "apply", ".", "--dry-run")
+    (site,) = report["sites"]
+    assert (site["kind"], site["value"], site["verdict"]) == ("hf-trainer", "None (auto)", "safe")
+    assert code == 1
+
+
+def test_framework_built_false_does_not_cover_it(repo: Path):
+    """Gradient checkpointing made the Trainer pass False: the run proves nothing here."""
+    _framework_run(repo, fup=False)
+    _, report, _ = invoke_json(repo, "scan", ".")
+    (site,) = report["sites"]
+    assert site["verdict"] == "unknown"
+    assert "its default (None) turns find_unused_parameters on" in site["reason"]
+
+
+def test_unused_parameter_keeps_it_unsafe_even_when_allowlisted(repo: Path):
+    _framework_run(repo, unused={"head.weight": 4})
+    code, report, _ = invoke_json(repo, "apply", ".", "--allow", "train.py")
+    (site,) = report["sites"]
+    assert site["verdict"] == "unsafe"
+    assert site["unused"] == {"head.weight": 4}
+    assert code == 0
+    assert (repo / "train.py").read_text() == HF_MAIN
+
+
+def test_two_framework_sites_in_one_function_are_ambiguous(repo: Path):
+    text = HF_MAIN.replace(
+        "    Trainer(", "    TrainingArguments(output_dir='other')\n    Trainer("
+    )
+    (repo / "train.py").write_text(text)
+    inst = instance(None, [frame(repo, "train.py", 10, "main", (4, 10))])
+    write_run(repo, [[inst], [dict(inst)]])
+    _, report, _ = invoke_json(repo, "scan", ".")
+    assert [s["verdict"] for s in report["sites"]] == ["unknown", "unknown"]
+    assert all("could have built" in s["reason"] for s in report["sites"])
+
+
+def test_second_apply_is_a_no_op(repo: Path):
+    assert invoke(repo, "apply", ".", "--allow", "train.py").exit_code == 1
+    assert "ddp_find_unused_parameters=False,\n    )" in (repo / "train.py").read_text()
+    code, report, _ = invoke_json(repo, "apply", ".", "--allow", "train.py")
+    assert code == 0
+    assert [s["verdict"] for s in report["sites"]] == ["off"]
+
+
+def test_repo_argument_class_in_another_module_is_found_from_the_caller(tmp_path: Path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "args.py").write_text(
+        "from transformers import TrainingArguments\n\n\nclass Args(TrainingArguments):\n    pass\n"
+    )
+    (tmp_path / "run.py").write_text("from pkg.args import Args\n\nargs = Args('out')\n")
+    _, report, _ = invoke_json(tmp_path, "scan", ".")
+    assert [(s["path"], s["callee"]) for s in report["sites"]] == [("run.py", "pkg.args.Args")]
+
+
+def test_files_without_implicit_spellings_are_not_parsed(tmp_path: Path, monkeypatch):
+    from codemod import api
+    from codemod.discover.implicit import may_hold_implicit
+
+    assert not may_hold_implicit(b"import torch\nmodel = DDP(model)\n")
+    assert not may_hold_implicit(b"from transformers import AutoModel\n")
+    assert not may_hold_implicit(b"from transformers import TrainingArguments\n")  # no call
+    assert may_hold_implicit(b"from transformers import TrainingArguments\nTrainingArguments()")
+    assert may_hold_implicit(b"from trl import SFTConfig\nSFTConfig(output_dir='o')\n")
+    assert may_hold_implicit(b"from trl import SFTConfig as C\nC(output_dir='o')\n")
+    assert may_hold_implicit(b'import lightning as L\nL.Trainer(strategy="ddp")\n')
+    (tmp_path / "a.py").write_text("from transformers import AutoModel\n")
+    seen: list[str] = []
+    real = api._process
+    monkeypatch.setattr(
+        api,
+        "_process",
+        lambda req, c, *a: seen.extend(t.source.rel for t, _ in c) or real(req, c, *a),
+    )
+    api.run(api.Request(paths=(".",), cwd=tmp_path))
+    assert seen == []
+
+
+# Real runs -------------------------------------------------------------------------------
+
+DATA = """\
+import torch
+from torch.utils.data import Dataset
+
+
+class Data(Dataset):
+    def __len__(self):
+        return 64
+
+    def __getitem__(self, i):
+        gen = torch.Generator().manual_seed(i)
+        return {"input_ids": torch.randint(0, 50, (8,), generator=gen), "labels": i % 2}
+"""
+
+BERT = """\
+from data import Data
+from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+
+
+def main():
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=16,
+    )
+    model = BertForSequenceClassification(config)
+    args = TrainingArguments(
+        output_dir="out",
+        max_steps=4,
+        per_device_train_batch_size=2,
+        use_cpu=True,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+    )
+    Trainer(model=model, args=args, train_dataset=Data()).train()
+
+
+main()
+"""
+
+PLAIN = """\
+import torch
+from data import Data
+from transformers import Trainer, TrainingArguments
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(50, 4)
+        self.body = torch.nn.Linear(4, 2)
+        self.head = torch.nn.Linear(2, 2)  # never called
+
+    def forward(self, input_ids, labels=None):
+        logits = self.body(self.embed(input_ids).mean(dim=1))
+        return {"loss": torch.nn.functional.cross_entropy(logits, labels), "logits": logits}
+
+
+def main():
+    args = TrainingArguments(output_dir="out", max_steps=4, per_device_train_batch_size=2,
+                             use_cpu=True, report_to="none", save_strategy="no",
+                             disable_tqdm=True)
+    Trainer(model=Net(), args=args, train_dataset=Data()).train()
+
+
+main()
+"""
+
+
+def _hf_repo(root: Path, train: str) -> Path:
+    require("transformers")
+    (root / "data.py").write_text(DATA)
+    (root / "train.py").write_text(script(train))
+    (root / ".gitignore").write_text("out/\n.ddp-codemod/\n")
+    git_init(root)
+    return root
+
+
+def _trace(repo: Path) -> None:
+    traced = trace(repo, torchrun("train.py"))
+    assert traced.returncode == 0, traced.proc.stderr[-3000:]
+    assert [e["rank"] for e in traced.evidence] == [0, 1]
+    for ev in traced.evidence:
+        (inst,) = ev["instances"]
+        assert inst["call_site"] is None  # accelerate's prepare built it, for the Trainer
+        assert inst["find_unused_parameters"] is True  # the default, unsaid
+
+
+def test_trainer_on_a_pretrained_model_is_safe_and_the_diff_applies(tmp_path: Path):
+    repo = _hf_repo(tmp_path, BERT)
+    _trace(repo)
+    (site,) = scan_json(repo)["sites"]
+    assert (site["kind"], site["value"], site["qualname"]) == ("hf-trainer", "None (auto)", "main")
+    assert site["verdict"] == "safe", site
+    dry = codemod(repo, "apply", ".", "--dry-run")
+    assert dry.returncode == 1, dry.stderr
+    assert "+        ddp_find_unused_parameters=False,\n" in dry.stdout
+    subprocess.run(["git", "apply", "-"], cwd=repo, input=dry.stdout, text=True, check=True)
+    assert (
+        "        disable_tqdm=True,\n        ddp_find_unused_parameters=False,\n    )"
+        in (repo / "train.py").read_text()
+    )
+
+
+def test_trainer_on_a_plain_module_with_an_idle_head_is_unsafe(tmp_path: Path):
+    repo = _hf_repo(tmp_path, PLAIN)
+    _trace(repo)
+    (site,) = scan_json(repo)["sites"]
+    assert site["verdict"] == "unsafe", site
+    assert site["unused"] == {"head.bias": 4, "head.weight": 4}
+    assert "head.bias (4), head.weight (4)" in site["reason"]
+
+
+def test_token_check_proves_where_the_keyword_went():
+    from codemod.edit.verify import Change, check
+    from codemod.model import Fix, Span
+
+    old, new = "f(a)\ng(b)\n", "f(a, k=False)\ng(b)\n"
+    added = (",", "k", "=", "False")
+    f_call, g_call = Span(1, 1, 1, 5), Span(2, 1, 2, 5)
+    assert check(old, new, [(Change(Fix.ADD_FALSE, f_call, f_call, added), "")]) is None
+    wrong = check(old, new, [(Change(Fix.ADD_FALSE, g_call, g_call, added), "")])
+    assert wrong == "the rewrite changed more tokens than the setting itself"
+    commented = "f(a, k=False)  # new\ng(b)\n"
+    assert check(old, commented, [(Change(Fix.ADD_FALSE, f_call, f_call, added), "")]) == (
+        "the rewrite added a comment"
+    )
