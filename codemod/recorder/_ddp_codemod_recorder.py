@@ -131,6 +131,59 @@ class _Instance:
         return data
 
 
+class _PreHook:
+    """The forward pre-hook on one recorded DDP instance.
+
+    It sits in the module's `_forward_pre_hooks`, which deepcopy and pickle reach; the patched
+    `__getstate__` leaves it out of the copied state, and code that copies the hook dict
+    itself gets this same object back, which ignores every module but the one it records.
+    """
+
+    __slots__ = ("inst", "recorder")
+
+    def __init__(self, recorder: Recorder, inst: _Instance) -> None:
+        self.recorder = recorder
+        self.inst = inst
+
+    def __call__(self, module: Any, args: Any) -> None:
+        self.recorder.on_forward(self.inst, module, args)
+
+    def __copy__(self) -> _PreHook:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> _PreHook:
+        return self
+
+
+_HOOK_DICTS = (
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_forward_pre_hooks_always_called",
+)
+
+
+def _without_recorder_hooks(state: Any) -> Any:
+    """A module's pickled state without the recorder's hooks (the live module keeps them)."""
+    if not isinstance(state, dict):
+        return state
+    hooks = state.get("_forward_pre_hooks")
+    if not hooks:
+        return state
+    ours = [key for key, hook in hooks.items() if isinstance(hook, _PreHook)]
+    if not ours:
+        return state
+    state = dict(state)
+    for name in _HOOK_DICTS:
+        table = state.get(name)
+        if table is None or not hasattr(table, "copy"):
+            continue
+        table = table.copy()  # the live module's dict stays as it is
+        for key in ours:
+            table.pop(key, None)
+        state[name] = table
+    return state
+
+
 class _Sources:
     """Repo-relative paths and source text of the files frames point into, cached."""
 
@@ -268,6 +321,27 @@ class Recorder:
 
         setattr(cls, _PATCHED, original)
         cls.__init__ = __init__
+        self._patch_getstate(cls)
+
+    def _patch_getstate(self, cls: Any) -> None:
+        """deepcopy, pickle and torch.save of a recorded DDP must not reach the recorder."""
+        original = getattr(cls, "__getstate__", None)
+        recorder = self
+
+        def __getstate__(ddp: Any) -> Any:
+            if original is None or original is object.__dict__.get("__getstate__"):
+                state = dict(ddp.__dict__)  # what pickle takes without a __getstate__
+            else:
+                state = original(ddp)
+            try:
+                return _without_recorder_hooks(state)
+            except Exception as exc:
+                recorder.report("DistributedDataParallel.__getstate__", exc)
+                return state
+
+        if original is not None:
+            functools.update_wrapper(__getstate__, original)
+        cls.__getstate__ = __getstate__
 
     # -- per instance ----------------------------------------------------------------------
     def on_init(
@@ -319,7 +393,7 @@ class Recorder:
             self.report(where, problem)
         weakref.finalize(ddp, inst.release)
         if by_forward:
-            ddp.register_forward_pre_hook(functools.partial(self.on_forward, inst))
+            ddp.register_forward_pre_hook(_PreHook(self, inst))
         if not self.instances:
             atexit.register(self.at_exit)
         self.instances.append(inst)
