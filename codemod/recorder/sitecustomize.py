@@ -128,8 +128,9 @@ if _SENTINEL not in sys.modules:  # a sitecustomize that chains back to us must 
     sys.modules[_SENTINEL] = sys.modules[__name__]
     _chain()
     if os.environ.get("DDP_CODEMOD_OUT"):
-        try:  # note config files as they are opened, before the program reads any
-            _load("_ddp_codemod_files").install(os.environ.get("DDP_CODEMOD_ROOT") or os.getcwd())
+        try:  # note the files read as they are opened, before the program reads any
+            root = os.environ.get("DDP_CODEMOD_ROOT") or os.getcwd()
+            _load("_ddp_codemod_files").install(root, os.environ["DDP_CODEMOD_OUT"])
         except Exception as exc:
             sys.stderr.write(f"ddp-codemod: could not watch file reads: {exc!r}\n")
         _install()
