@@ -62,6 +62,7 @@ def _patch(module: ModuleType) -> None:
     try:
         _load("_ddp_codemod_source")
         _load("_ddp_codemod_files")
+        _load("_ddp_codemod_status")
         _load("_ddp_codemod_recorder").patch(module)
     except Exception as exc:
         sys.stderr.write(f"ddp-codemod: could not install the recorder: {exc!r}\n")
