@@ -129,6 +129,10 @@ if _SENTINEL not in sys.modules:  # a sitecustomize that chains back to us must 
     sys.modules[_SENTINEL] = sys.modules[__name__]
     _chain()
     if os.environ.get("DDP_CODEMOD_OUT"):
+        try:  # tell trace this process loaded the recorder
+            _load("_ddp_codemod_status").STATUS.note("loaded")
+        except Exception as exc:
+            sys.stderr.write(f"ddp-codemod: could not note the recorder's status: {exc!r}\n")
         try:  # note the files read as they are opened, before the program reads any
             root = os.environ.get("DDP_CODEMOD_ROOT") or os.getcwd()
             _load("_ddp_codemod_files").install(root, os.environ["DDP_CODEMOD_OUT"])
