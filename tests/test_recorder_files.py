@@ -192,3 +192,25 @@ def test_modules_whose_source_cannot_be_found_are_named(tmp_path: Path):
     read = [f["path"] for f in seen["read"]]
     assert "pkg/helpers.py" not in read and "early.py" not in read
     assert seen["unrecorded"] == ["early.pyc", "pkg/helpers.py"]
+
+
+def test_looking_at_imported_modules_never_loads_a_lazy_one(tmp_path: Path, monkeypatch):
+    (tmp_path / "lazy_mod.py").write_text("raise RuntimeError('loaded')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib.util
+
+    spec = importlib.util.find_spec("lazy_mod")
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "lazy_mod", module)
+    loader.exec_module(module)
+    files = FilesRead(str(tmp_path))
+    assert [f["path"] for f in files.snapshot()] == ["lazy_mod.py"]  # named, not run
+
+
+def test_evidence_written_into_the_repo_root_itself_excludes_nothing(tmp_path: Path):
+    (tmp_path / "cfg.yaml").write_text("a: 1\n")
+    files = FilesRead(str(tmp_path), out=str(tmp_path))
+    files.hook("open", (str(tmp_path / "cfg.yaml"), "r", 0))
+    assert [f["path"] for f in files.snapshot()] == ["cfg.yaml"]

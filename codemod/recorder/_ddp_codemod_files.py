@@ -40,8 +40,9 @@ class RepoPaths:
         real = {os.path.realpath(p) for p in prefixes if p}
         # An interpreter prefix that holds the whole repo (a repo under /usr) excludes nothing.
         self._excluded = [p for p in real if not under(self.root, p)] + [_HERE]
-        if out:
-            self._excluded.append(os.path.realpath(out))
+        folder = os.path.realpath(out) if out else None
+        if folder and folder != self.root and not under(self.root, folder):
+            self._excluded.append(folder)  # an evidence folder inside the repo
 
     def relative(self, real: str) -> str | None:
         """POSIX path of `real` (a resolved path) under the root, or None if not repo's."""
@@ -117,14 +118,18 @@ class FilesRead:
             if name in self._modules:
                 continue
             self._modules.add(name)
-            origin = getattr(module, "__file__", None)
-            if origin.__class__ is not str:
-                spec = getattr(module, "__spec__", None)
-                if spec is None or not getattr(spec, "has_location", False):
-                    continue
-                origin = spec.origin
+            try:  # the instance dict, not getattr: a lazily loaded module must stay unloaded
+                namespace = object.__getattribute__(module, "__dict__")
+                origin = namespace.get("__file__")
                 if origin.__class__ is not str:
-                    continue
+                    spec = namespace.get("__spec__")
+                    if spec is None or not getattr(spec, "has_location", False):
+                        continue
+                    origin = spec.origin
+                    if origin.__class__ is not str:
+                        continue
+            except Exception:
+                continue
             self._note(os.path.abspath(origin), _SOURCE)
 
     def _resolve(self) -> bool:
