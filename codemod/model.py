@@ -206,6 +206,7 @@ class RunSummary:
     static_graph_hint: bool = False
     probe: ProbeTimes | None = None  # a probe's step times
     changed: tuple[str, ...] = ()  # files the run read that have changed since
+    unrecorded: tuple[str, ...] = ()  # repo code it ran whose source it could not hash
 
     def as_json(self) -> dict[str, object]:
         return {

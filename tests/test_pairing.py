@@ -649,3 +649,24 @@ def test_subgroup_evidence_from_one_node_does_not_cover_the_job(repo: Path, tmp_
     site = only_site(report)
     assert site["verdict"] == "safe"
     assert (site["evidence"][0]["world_size"], site["evidence"][0]["ranks"]) == (4, [0, 1, 2, 3])
+
+
+def test_a_run_that_ran_code_it_could_not_record_does_not_make_a_site_safe(repo: Path):
+    files = write_run(repo, [[traced(repo)], [traced(repo)]])
+    doc = json.loads(files[1].read_text())
+    doc["unrecorded_sources"] = ["model_impl.py"]  # bytecode only: an edit would go unseen
+    files[1].write_text(json.dumps(doc))
+    _, report, _ = run_cli(repo, "scan", ".")
+    site = only_site(report)
+    assert site["verdict"] == "unknown"
+    assert "could not record (model_impl.py" in site["reason"]
+
+
+def test_unrecorded_sources_must_be_repo_paths(repo: Path):
+    files = write_run(repo, [[traced(repo)], [traced(repo)]])
+    doc = json.loads(files[0].read_text())
+    doc["unrecorded_sources"] = ["../outside.py"]
+    files[0].write_text(json.dumps(doc))
+    code, report, _ = run_cli(repo, "scan", ".")
+    assert code == 2
+    assert "names a path outside the repo" in report["errors"][0]["message"]

@@ -77,6 +77,7 @@ def test_one_evidence_file_per_rank_with_the_run_facts(zoo):
         read = {f["path"]: f["sha256"] for f in ev["files_read"]}  # config evidence
         assert read["helpers.py"] == hashlib.sha256((repo / "helpers.py").read_bytes()).hexdigest()
         assert set(read) <= {"helpers.py", "train.py"}
+        assert ev["files_read_unhashed"] == [] and ev["unrecorded_sources"] == []
         assert len(ev["instances"]) == 9
         for inst in ev["instances"]:
             assert inst["find_unused_parameters"] is True and inst["static_graph"] is False

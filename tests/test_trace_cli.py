@@ -239,3 +239,77 @@ def test_trace_below_the_repo_root_says_where_the_evidence_went(tmp_path: Path):
     assert "warning" not in trace(tmp_path, [PYTHON, "-c", "pass"]).proc.stderr
     write_repo(tmp_path, {"sub/pyproject.toml": "[tool.ddp-codemod]\n"})
     assert "warning" not in trace(tmp_path / "sub", [PYTHON, "-c", "pass"]).proc.stderr
+
+
+# What trace says when no evidence came --------------------------------------------------
+DDP_IN_FORKED_CHILD = """\
+import os
+import socket
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+os.environ.update(RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+pid = os.fork()
+if pid == 0:
+    if os.environ.get("BREAK_OUT"):  # the evidence folder becomes a file: writes fail
+        os.rmdir(os.environ["DDP_CODEMOD_OUT"])
+        open(os.environ["DDP_CODEMOD_OUT"], "w").close()
+    dist.init_process_group("gloo")
+    model = DDP(torch.nn.Linear(4, 4), find_unused_parameters=True)
+    for _ in range(3):
+        model(torch.randn(2, 4)).sum().backward()
+    dist.destroy_process_group()
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+raise SystemExit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def _summary(traced) -> str:
+    return traced.proc.stderr.strip().splitlines()[-1]
+
+
+def test_summary_counts_the_processes_a_forked_child_included(tmp_path: Path):
+    write_repo(tmp_path, {"train.py": DDP_IN_FORKED_CHILD})
+    traced = trace(tmp_path, [PYTHON, "train.py"])
+    assert traced.returncode == 0, traced.proc.stderr[-3000:]
+    assert _summary(traced) == "ddp-codemod: wrote 1 evidence file to .ddp-codemod/"
+    (ev,) = traced.evidence
+    assert ev["parent_pid"] is not None and ev["instances"][0]["iterations"] == 3
+
+
+def test_summary_says_why_no_evidence_was_written(tmp_path: Path):
+    write_repo(tmp_path, {"train.py": DDP_IN_FORKED_CHILD})
+    traced = trace(tmp_path, [PYTHON, "train.py"], env=clean_env(BREAK_OUT="1"))
+    assert traced.returncode == 0, traced.proc.stderr[-3000:]
+    line = _summary(traced)
+    assert line.startswith("ddp-codemod: wrote 0 evidence files to .ddp-codemod/ (")
+    assert "the recorder loaded in 2 processes" in line
+    assert "1 built a DistributedDataParallel" in line
+    assert "0 wrote evidence" in line
+    assert "1 failed to write (FileExistsError: " in line  # os.makedirs on a file
+
+
+def test_summary_when_no_process_loaded_the_recorder(tmp_path: Path):
+    command = ["sh", "-c", f"PYTHONPATH=/somewhere/else exec {PYTHON} -c pass"]
+    traced = trace(tmp_path, command)
+    assert traced.returncode == 0, traced.proc.stderr
+    line = _summary(traced)
+    assert line.startswith("ddp-codemod: wrote 0 evidence files to .ddp-codemod/ (")
+    assert "no process of the command loaded the recorder" in line
+    assert "PYTHONPATH" in line and str(FOLDER) in line
+
+
+def test_summary_when_the_recorder_loaded_but_no_ddp_was_built(tmp_path: Path):
+    traced = trace(tmp_path, [PYTHON, "-c", "import torch"])
+    assert traced.returncode == 0, traced.proc.stderr
+    assert _summary(traced) == (
+        "ddp-codemod: wrote 0 evidence files to .ddp-codemod/ (the recorder loaded in 1 "
+        "process; no process built a DistributedDataParallel)"
+    )
+    assert not list(tmp_path.glob("**/*.jsonl"))  # status files do not stay behind

@@ -35,7 +35,7 @@ class ProjectConfig:
     errors: tuple[str, ...] = field(default=())
 
 
-def _has_table(pyproject: Path) -> bool:
+def has_our_table(pyproject: Path) -> bool:
     try:
         data = pyproject.read_bytes()
     except OSError:
@@ -47,7 +47,7 @@ def find_root(start: Path) -> Path:
     """The nearest folder at or above `start` that holds our config, evidence or `.git`."""
     for folder in (start, *start.parents):  # os.path: an unreadable folder is no error here
         pyproject = folder / "pyproject.toml"
-        if (os.path.isfile(pyproject) and _has_table(pyproject)) or os.path.isdir(
+        if (os.path.isfile(pyproject) and has_our_table(pyproject)) or os.path.isdir(
             folder / EVIDENCE_DIR
         ):
             return folder

@@ -59,6 +59,9 @@ class Process:
     # its group's own); None in evidence that did not say
     rank: int | None = field(default=None, compare=False)
     world_size: int | None = field(default=None, compare=False)
+    # repo code the run executed whose source could not be hashed (bytecode only, or the
+    # source gone): such a run cannot make a site safe
+    unrecorded: tuple[str, ...] = field(default=(), compare=False)
     files_read: dict[str, str] = field(default_factory=dict, compare=False)  # path -> sha256
     changed: tuple[str, ...] = ()  # files it read that no longer hold what it read
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # probe timings etc.
@@ -241,6 +244,13 @@ def _instance(process: Process, data: Any) -> Instance:
     )
 
 
+def _repo_paths(items: list[Any]) -> tuple[str, ...]:
+    """A list of repo-relative paths (`unrecorded_sources`), each checked like files_read's."""
+    if not all(isinstance(item, str) for item in items):
+        raise EvidenceError("malformed evidence: a path list holds something else")
+    return tuple(sorted({_repo_path(item) for item in items}))
+
+
 def _files_read(data: Any) -> dict[str, str]:
     """`[{"path": "configs/x.py", "sha256": "..."}]` -> {path: sha256}."""
     if not isinstance(data, list):
@@ -326,6 +336,7 @@ def parse(file: Path, data: bytes, repo: Repo, hashes: dict[str, str | None]) ->
         cwd=_cwd(doc.get("cwd"), repo.root),
         rank=_optional(doc, "rank", int, None),
         world_size=_optional(doc, "world_size", int, None),
+        unrecorded=_repo_paths(_optional(doc, "unrecorded_sources", list, [])),
         files_read=files_read,
         changed=_changed(files_read, repo.root, hashes),
         extra={k: v for k, v in doc.items() if k in ("probe",)},

@@ -224,6 +224,7 @@ def _summaries(instances: list[Instance]) -> tuple[RunSummary, ...]:
             static_graph_hint=_same_set(group),
             probe=_probe_times(group),
             changed=tuple(sorted({path for i in group for path in i.process.changed})),
+            unrecorded=tuple(sorted({path for i in group for path in i.process.unrecorded})),
         )
         for group in by_run.values()
     )
@@ -293,6 +294,12 @@ def _judge(instances: list[Instance], min_steps: int) -> Coverage:
             problems.append(
                 f"`{run.command}` saw {run.iterations} synchronising iterations "
                 f"(min-steps is {min_steps})"
+            )
+        elif run.unrecorded:  # it ran code nobody can check for changes
+            shown = ", ".join(run.unrecorded[:3]) + (" ..." if len(run.unrecorded) > 3 else "")
+            problems.append(
+                f"`{run.command}` ran repo code whose source it could not record ({shown}: "
+                "bytecode without its .py), so an edit there would go unnoticed"
             )
         elif run.changed:  # the model code it proved clean may have changed too
             shown = ", ".join(run.changed[:3]) + (" ..." if len(run.changed) > 3 else "")

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -18,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from codemod.discover.project import _has_table as has_our_table
+from codemod.discover import project
+from codemod.discover.project import has_our_table
 from codemod.gitops import root_commit
 from codemod.model import EVIDENCE_DIR
 from codemod.recorder import FOLDER as RECORDER_FOLDER
@@ -26,7 +29,13 @@ from codemod.report.text import plural
 
 EXIT_USAGE, EXIT_NOT_FOUND, EXIT_NOT_EXECUTABLE = 2, 127, 126
 _FORWARDED = (signal.SIGINT, signal.SIGTERM)
-_OURS = ("DDP_CODEMOD_STEPS", "DDP_CODEMOD_REPO_ID")  # unset unless this trace sets them
+STATUS_ENV = "DDP_CODEMOD_STATUS"  # a folder for the recorder's per-process status files
+_OURS = (
+    "DDP_CODEMOD_STEPS",
+    "DDP_CODEMOD_MIN_STEPS",
+    "DDP_CODEMOD_REPO_ID",
+    STATUS_ENV,
+)  # unset unless set here
 
 
 class TraceError(Exception):
@@ -44,17 +53,33 @@ class Trace:
     root: Path  # the repo root: the directory trace runs in
     steps: int | None
     run_id: str
+    min_steps: int | None = None  # the project's: the recorder writes at once until then
+
+
+@dataclass(frozen=True)
+class Processes:
+    """What the recorder's status files (one per process, see _ddp_codemod_status) say."""
+
+    loaded: int = 0  # processes that ran the recorder
+    built: int = 0  # ... that built a DistributedDataParallel
+    wrote: int = 0  # ... whose last evidence write succeeded
+    failed: tuple[str, ...] = ()  # the error of each whose last write failed
 
 
 @dataclass(frozen=True)
 class TraceResult:
     status: int  # the command's exit status, 128 + N when signal N ended it
     evidence: tuple[Path, ...]  # this run's evidence files
+    processes: Processes | None = None  # None: no status folder was read
 
 
-def environment(base: Mapping[str, str], trace: Trace, repo: str | None) -> dict[str, str]:
+def environment(
+    base: Mapping[str, str], trace: Trace, repo: str | None, status: Path | None = None
+) -> dict[str, str]:
     """The child's environment: recorder first on PYTHONPATH, run settings in DDP_CODEMOD_*."""
     env = {k: v for k, v in base.items() if k not in _OURS}
+    if status is not None:
+        env[STATUS_ENV] = str(status)
     path = base.get("PYTHONPATH")
     env["PYTHONPATH"] = str(RECORDER_FOLDER) + (os.pathsep + path if path else "")
     env["DDP_CODEMOD_OUT"] = str(trace.out)
@@ -63,6 +88,8 @@ def environment(base: Mapping[str, str], trace: Trace, repo: str | None) -> dict
     env["DDP_CODEMOD_RUN_ID"] = trace.run_id
     if trace.steps is not None:
         env["DDP_CODEMOD_STEPS"] = str(trace.steps)
+    if trace.min_steps is not None:
+        env["DDP_CODEMOD_MIN_STEPS"] = str(trace.min_steps)
     if repo is not None:
         env["DDP_CODEMOD_REPO_ID"] = repo
     return env
@@ -112,16 +139,41 @@ def _forwarding(child: subprocess.Popen[bytes]) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def read_processes(folder: Path) -> Processes:
+    """Count the processes that loaded the recorder, built DDP, wrote or failed to write."""
+    loaded = built = wrote = 0
+    failed: list[str] = []
+    for path in sorted(folder.glob("*.jsonl")):
+        events: list[dict[str, object]] = []
+        try:
+            for line in path.read_text(encoding="utf-8").splitlines():
+                event = json.loads(line)
+                if isinstance(event, dict):
+                    events.append(event)
+        except (OSError, ValueError):
+            pass  # a process killed mid-line: what was read still counts
+        loaded += 1
+        built += any(e.get("event") == "ddp" for e in events)
+        writes = [e for e in events if e.get("event") in ("wrote", "write_failed")]
+        if writes and writes[-1]["event"] == "wrote":
+            wrote += 1
+        elif writes:
+            failed.append(str(writes[-1].get("error") or "unknown error"))
+    return Processes(loaded, built, wrote, tuple(failed))
+
+
 def run(trace: Trace, base_env: Mapping[str, str] | None = None) -> TraceResult:
     """Run the command to its end with the recorder injected; raise TraceError if it can't start."""
-    env = environment(os.environ if base_env is None else base_env, trace, root_commit(trace.root))
     created = _missing(trace.out)
     try:  # made now so a bad --out fails before the command runs; see _remove_empty
         trace.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         message = f"cannot create {trace.out}: {exc.strerror or exc}"
         raise TraceError(message, EXIT_USAGE) from None
+    status = Path(tempfile.mkdtemp(prefix="ddp-codemod-status-"))
     try:
+        base = os.environ if base_env is None else base_env
+        env = environment(base, trace, root_commit(trace.root), status)
         try:
             child = subprocess.Popen(list(trace.command), cwd=trace.root, env=env)
         except FileNotFoundError:
@@ -131,9 +183,12 @@ def run(trace: Trace, base_env: Mapping[str, str] | None = None) -> TraceResult:
             raise TraceError(message, EXIT_NOT_EXECUTABLE) from None
         with _forwarding(child):
             returncode = child.wait()
-        return TraceResult(exit_status(returncode), evidence_files(trace.out, trace.run_id))
+        processes = read_processes(status)
     finally:
+        shutil.rmtree(status, ignore_errors=True)
         _remove_empty(created)
+    evidence = evidence_files(trace.out, trace.run_id)
+    return TraceResult(exit_status(returncode), evidence, processes)
 
 
 def _missing(folder: Path) -> list[Path]:
@@ -157,7 +212,8 @@ def _remove_empty(created: Sequence[Path]) -> None:
 
 
 def new_trace(command: Sequence[str], out: str, steps: int | None, cwd: Path) -> Trace:
-    return Trace(tuple(command), (cwd / out).resolve(), cwd, steps, str(uuid.uuid4()))
+    min_steps = project.load(cwd).min_steps
+    return Trace(tuple(command), (cwd / out).resolve(), cwd, steps, str(uuid.uuid4()), min_steps)
 
 
 def summary(result: TraceResult, out: Path, cwd: Path) -> str:
@@ -168,9 +224,30 @@ def summary(result: TraceResult, out: Path, cwd: Path) -> str:
         where = str(out)
     n = len(result.evidence)
     line = f"ddp-codemod: wrote {plural(n, 'evidence file')} to {where}/"
-    if not n:
-        line += " (no process of the command built a DistributedDataParallel)"
-    return line
+    known = result.processes
+    if known is None:
+        return line + ("" if n else " (no process of the command built a DistributedDataParallel)")
+    if not known.loaded:
+        return line + (
+            " (no process of the command loaded the recorder: something probably replaced "
+            "PYTHONPATH; keep the recorder first on it, as in "
+            f"PYTHONPATH={RECORDER_FOLDER}${{PYTHONPATH:+:$PYTHONPATH}})"
+        )
+    processes = "process" if known.loaded == 1 else "processes"
+    loaded = f"the recorder loaded in {known.loaded} {processes}"
+    if not known.built:
+        return line + ("" if n else f" ({loaded}; no process built a DistributedDataParallel)")
+    if not known.failed and known.wrote == known.built:
+        return line
+    parts = [loaded, f"{known.built} built a DistributedDataParallel"]
+    parts.append(f"{known.wrote} wrote evidence")
+    if known.failed:
+        first = known.failed[0]
+        parts.append(f"{len(known.failed)} failed to write ({first})")
+    silent = known.built - known.wrote - len(known.failed)
+    if silent > 0:
+        parts.append(f"{silent} wrote nothing (ended before the first write?)")
+    return line + " (" + ", ".join(parts) + ")"
 
 
 def root_above(cwd: Path) -> Path | None:

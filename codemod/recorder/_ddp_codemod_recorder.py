@@ -26,11 +26,61 @@ from typing import Any, Callable
 import _ddp_codemod_files as _files
 import _ddp_codemod_source as _source
 
+try:
+    import _ddp_codemod_status as _status
+except ImportError:  # loaded by file path without this sibling (an older probe worker)
+    import importlib.util
+
+    _spec = importlib.util.spec_from_file_location(
+        "_ddp_codemod_status",
+        os.path.join(os.path.dirname(os.path.realpath(__file__)), "_ddp_codemod_status.py"),
+    )
+    assert _spec is not None and _spec.loader is not None
+    _status = importlib.util.module_from_spec(_spec)
+    sys.modules["_ddp_codemod_status"] = _status
+    _spec.loader.exec_module(_status)
+
 MAX_UNUSED_ITERATIONS = 100  # entries kept in "unused_iterations"; counts stay exact
 MAX_FRAMES = 32
 WRITE_INTERVAL_S = 1.0
+# Until every instance has this many iterations, each one reaches the file at once: a run
+# that leaves without atexit (os._exit, a kill, an abort) must still show enough to judge.
+# The static side's default min-steps (codemod.project.DEFAULT_MIN_STEPS), unless trace
+# passes the project's own in DDP_CODEMOD_MIN_STEPS.
+DEFAULT_MIN_STEPS = 3
 _HERE = os.path.dirname(os.path.realpath(__file__))
 _PATCHED = "_ddp_codemod_original_init"
+
+
+# Frameworks whose defaults decide the flag (HF Trainer, Lightning < 2.0): their versions
+# settle what a static scan can only guess. Read from sys.modules: nothing is imported.
+_FRAMEWORKS = (
+    "accelerate",
+    "colossalai",
+    "ignite",
+    "lightning",
+    "pytorch_lightning",
+    "transformers",
+    "trl",
+)
+
+
+def _framework_versions() -> dict[str, str]:
+    out = {}
+    for name in _FRAMEWORKS:
+        module = sys.modules.get(name)
+        version = getattr(module, "__version__", None) if module is not None else None
+        if isinstance(version, str):
+            out[name] = version
+    return out
+
+
+def _cwd() -> str:
+    """The process's working folder (relative command-line paths mean it); "" if gone."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return ""
 
 
 def _now() -> str:
@@ -58,6 +108,7 @@ class _Instance:
         self.no_sync_unused: dict[str, int] = {}
         self.first_unused: tuple[int, ...] | None = None
         self.stable = True
+        self._static: str | None = None  # JSON of the fields that never change
 
     def release(self) -> None:
         self.nodes = []
@@ -115,20 +166,85 @@ class _Instance:
         self.seen.clear()
         return True
 
+    def _counts(self) -> dict[str, Any]:
+        return {
+            "forwards": self.forwards,
+            "no_sync_forwards": self.no_sync_forwards,
+            "iterations": self.iterations,
+            "unused": self.unused,
+            "unused_iterations": self.unused_iterations,
+            "no_sync_unused": self.no_sync_unused,
+            "unused_sets_stable": self.stable,
+        }
+
     def as_json(self) -> dict[str, Any]:
         data = {"index": self.index}
         data.update(self.info)
-        data.update(
-            parameters=self.names,
-            forwards=self.forwards,
-            no_sync_forwards=self.no_sync_forwards,
-            iterations=self.iterations,
-            unused=self.unused,
-            unused_iterations=self.unused_iterations,
-            no_sync_unused=self.no_sync_unused,
-            unused_sets_stable=self.stable,
-        )
+        data["parameters"] = self.names
+        data.update(self._counts())
         return data
+
+    def json_text(self) -> str:
+        """as_json() as JSON text; the call site, frames and names are encoded only once."""
+        if self._static is None:
+            static = {"index": self.index}
+            static.update(self.info)
+            static["parameters"] = self.names
+            self._static = json.dumps(static)[:-1]
+        return self._static + ", " + json.dumps(self._counts())[1:]
+
+
+class _PreHook:
+    """The forward pre-hook on one recorded DDP instance.
+
+    It sits in the module's `_forward_pre_hooks`, which deepcopy and pickle reach; the patched
+    `__getstate__` leaves it out of the copied state, and code that copies the hook dict
+    itself gets this same object back, which ignores every module but the one it records.
+    """
+
+    __slots__ = ("inst", "recorder")
+
+    def __init__(self, recorder: Recorder, inst: _Instance) -> None:
+        self.recorder = recorder
+        self.inst = inst
+
+    def __call__(self, module: Any, args: Any) -> None:
+        self.recorder.on_forward(self.inst, module, args)
+
+    def __copy__(self) -> _PreHook:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> _PreHook:
+        return self
+
+
+_HOOK_DICTS = (
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_forward_pre_hooks_always_called",
+)
+
+
+def _without_recorder_hooks(state: Any) -> Any:
+    """A module's pickled state without the recorder's hooks (the live module keeps them)."""
+    if not isinstance(state, dict):
+        return state
+    hooks = state.get("_forward_pre_hooks")
+    if not hooks:
+        return state
+    ours = [key for key, hook in hooks.items() if isinstance(hook, _PreHook)]
+    if not ours:
+        return state
+    state = dict(state)
+    for name in _HOOK_DICTS:
+        table = state.get(name)
+        if table is None or not hasattr(table, "copy"):
+            continue
+        table = table.copy()  # the live module's dict stays as it is
+        for key in ours:
+            table.pop(key, None)
+        state[name] = table
+    return state
 
 
 class _Sources:
@@ -201,15 +317,42 @@ class Recorder:
         self.repo_id = environ.get("DDP_CODEMOD_REPO_ID") or None
         self.command = self._command(environ.get("DDP_CODEMOD_COMMAND"))
         self.steps = self._steps(environ.get("DDP_CODEMOD_STEPS"))
-        host = socket.gethostname()
-        self.host = host
-        self.path = os.path.join(self.out, _source.evidence_name(host, self.pid))
+        self.min_steps = self._steps(environ.get("DDP_CODEMOD_MIN_STEPS")) or DEFAULT_MIN_STEPS
+        self.host = socket.gethostname()
+        self.path = os.path.join(self.out, _source.evidence_name(self.host, self.pid))
         self.finished = False
         self.rank: tuple[int, int] | None = None
+        self.parent_pid: int | None = None
         self._last_write: float | None = None
-        self._wrote_iteration = False
+        self._eager_level = 0  # every instance with forwards had this many iterations written
+        self._dirty = False  # something the file does not show yet
+        self._exiting_hooked = False
         self._torch: Any = None
         self._sources: _Sources | None = None
+        self._python: str | None = None
+        self._files_version = -1
+        self._files_json = "[]"
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        """A forked child (a multiprocessing worker) gets a record and a file of its own.
+
+        It inherits the parent's instances, but those belong to the parent's process group:
+        what the child builds after the fork is its own. The files the parent read stay
+        noted (the child was shaped by them). Cheap: no I/O, DataLoader workers fork often.
+        """
+        self.parent_pid, self.pid = self.pid, os.getpid()
+        self.path = os.path.join(self.out, _source.evidence_name(self.host, self.pid))
+        self.instances = []
+        self.errors = []
+        self._reported = set()
+        self.started = _now()
+        self.finished = False
+        self.rank = None
+        self._last_write = None
+        self._eager_level = 0
+        self._dirty = False
 
     # -- failures --------------------------------------------------------------------------
     def report(self, where: str, exc: BaseException) -> None:
@@ -268,6 +411,60 @@ class Recorder:
 
         setattr(cls, _PATCHED, original)
         cls.__init__ = __init__
+        self._patch_getstate(cls)
+        self._patch_destroy(sys.modules.get("torch.distributed"))
+
+    def _patch_destroy(self, dist: Any) -> None:
+        """Write when the process group goes: what follows may be an abort in finalisation."""
+        original = getattr(dist, "destroy_process_group", None)
+        if original is None or getattr(original, _PATCHED, None) is not None:
+            return
+        recorder = self
+
+        @functools.wraps(original)
+        def destroy_process_group(*args: Any, **kwargs: Any) -> Any:
+            recorder.flush()
+            return original(*args, **kwargs)
+
+        setattr(destroy_process_group, _PATCHED, original)
+        dist.destroy_process_group = destroy_process_group
+
+    def _patch_exit(self) -> None:
+        """os._exit skips atexit: multiprocessing workers and many scripts leave through it."""
+        if self._exiting_hooked:
+            return
+        self._exiting_hooked = True
+        original = os._exit
+        recorder = self
+
+        @functools.wraps(original)
+        def _exit(*args: Any, **kwargs: Any) -> Any:
+            with contextlib.suppress(BaseException):
+                recorder.at_exit()
+            return original(*args, **kwargs)
+
+        setattr(_exit, _PATCHED, original)
+        os._exit = _exit
+
+    def _patch_getstate(self, cls: Any) -> None:
+        """deepcopy, pickle and torch.save of a recorded DDP must not reach the recorder."""
+        original = getattr(cls, "__getstate__", None)
+        recorder = self
+
+        def __getstate__(ddp: Any) -> Any:
+            if original is None or original is object.__dict__.get("__getstate__"):
+                state = dict(ddp.__dict__)  # what pickle takes without a __getstate__
+            else:
+                state = original(ddp)
+            try:
+                return _without_recorder_hooks(state)
+            except Exception as exc:
+                recorder.report("DistributedDataParallel.__getstate__", exc)
+                return state
+
+        if original is not None:
+            functools.update_wrapper(__getstate__, original)
+        cls.__getstate__ = __getstate__
 
     # -- per instance ----------------------------------------------------------------------
     def on_init(
@@ -284,6 +481,7 @@ class Recorder:
         import torch
 
         self._torch = torch
+        self._patch_destroy(getattr(torch, "distributed", None))  # if patch() was too early
         if self._sources is None:
             torch_dir = os.path.dirname(os.path.realpath(torch.__file__))
             self._sources = _Sources(self.root, torch_dir)
@@ -319,11 +517,16 @@ class Recorder:
             self.report(where, problem)
         weakref.finalize(ddp, inst.release)
         if by_forward:
-            ddp.register_forward_pre_hook(functools.partial(self.on_forward, inst))
-        if not self.instances:
-            atexit.register(self.at_exit)
+            ddp.register_forward_pre_hook(_PreHook(self, inst))
+        if not self._exiting_hooked:
+            atexit.register(self.at_exit)  # once: a forked child inherits it
+            self._patch_exit()
         self.instances.append(inst)
-        self.write()
+        _status.STATUS.note("ddp")
+        if len(self.instances) == 1:
+            self.write()  # a run killed before its first forward still shows its DDP
+        else:
+            self._dirty = True  # 50 instances built in a row share the next write
         return inst
 
     def _trainable(self, ddp: Any) -> tuple[list[Any], list[str]]:
@@ -424,7 +627,9 @@ class Recorder:
             if module is not inst.ref() or not self._torch.is_grad_enabled():
                 return  # a copy sharing our hook, or a teacher/EMA/eval forward
             if inst.close():
-                self._written_iteration()
+                self._closed(inst)
+            elif self._dirty:
+                self._maybe_write()
             if self.steps is not None and self._all_done(self.steps):
                 self.stop()
             inst.open(bool(getattr(module, "require_backward_grad_sync", True)))
@@ -456,6 +661,9 @@ class Recorder:
         os._exit(0)
 
     def at_exit(self) -> None:
+        """The process ends (atexit, os._exit): count the last iterations, then write."""
+        if os.getpid() != self.pid or (self.finished and not self._dirty):
+            return  # a forked child's copy, or written already (--steps, atexit, os._exit)
         try:
             for inst in self.instances:
                 inst.close(at_exit=True)
@@ -464,19 +672,43 @@ class Recorder:
             self.report("closing iterations at exit", exc)
         self.write()
 
+    def flush(self) -> None:
+        """The process group goes away: count iterations whose backward ran, and write."""
+        try:
+            if os.getpid() != self.pid or not self.instances:
+                return
+            for inst in self.instances:
+                inst.close(at_exit=True)
+            self.write()
+        except Exception as exc:
+            self.report("writing at destroy_process_group", exc)
+
     # -- evidence --------------------------------------------------------------------------
-    def _written_iteration(self) -> None:
-        now = time.monotonic()
+    def _closed(self, inst: _Instance) -> None:
+        """An iteration closed: write at once until every instance has min-steps of them,
+        but once per round of instances (50 models stepping together write once a round)."""
+        self._dirty = True
+        if inst.iterations <= self.min_steps and inst.iterations > self._eager_level:
+            live = [i.iterations for i in self.instances if i.forwards and i.ref() is not None]
+            level = min(live) if live else 0
+            if level > self._eager_level:
+                self._eager_level = level
+                self.write()
+                return
+        self._maybe_write()
+
+    def _maybe_write(self) -> None:
         last = self._last_write
-        if not self._wrote_iteration or last is None or now - last >= WRITE_INTERVAL_S:
-            self._wrote_iteration = True
+        if last is None or time.monotonic() - last >= WRITE_INTERVAL_S:
             self.write()
 
-    def evidence(self) -> dict[str, Any]:
-        import platform
-
+    def _head(self) -> dict[str, Any]:
         rank, world_size = self.rank or (0, 1)
-        return {
+        if self._python is None:
+            import platform
+
+            self._python = platform.python_version()
+        head = {
             "format": _source.FORMAT,
             "version": _source.VERSION,
             "kind": "trace",
@@ -484,9 +716,11 @@ class Recorder:
             "repo": {"root": os.path.abspath(self.root), "git_root_commit": self.repo_id},
             "command": self.command,
             "argv": list(getattr(sys, "argv", [])),
+            "cwd": _cwd(),
+            "frameworks": _framework_versions(),
             "pid": self.pid,
             "host": self.host,
-            "python": platform.python_version(),
+            "python": self._python,
             "torch": str(getattr(self._torch, "__version__", "")) or None,
             "rank": rank,
             "world_size": world_size,
@@ -494,31 +728,60 @@ class Recorder:
             "updated": _now(),
             "finished": self.finished,
             "steps_limit": self.steps,
-            "files_read": self._files_read(),
-            "errors": list(self.errors),
-            "instances": [inst.as_json() for inst in self.instances],
         }
+        if self.parent_pid is not None:
+            head["parent_pid"] = self.parent_pid
+        return head
 
-    def _files_read(self) -> list[dict[str, str]]:
+    def _files_text(self) -> str:
+        """files_read, files_read_unhashed and unrecorded_sources as JSON members; the list
+        is encoded again only when a snapshot found something new."""
         files = sys.modules.get("_ddp_codemod_files")
-        if files is None:
-            return []
+        if files is None or getattr(files, "READ", None) is None:
+            return '"files_read": [], "files_read_unhashed": [], "unrecorded_sources": []'
         try:
-            return files.snapshot()
+            read = files.READ.snapshot()
+            if files.READ.version != self._files_version:
+                self._files_version = files.READ.version
+                self._files_json = ", ".join(
+                    [
+                        '"files_read": ' + json.dumps(read),
+                        '"files_read_unhashed": ' + json.dumps(files.READ.unhashed()),
+                        '"unrecorded_sources": ' + json.dumps(files.READ.unrecorded()),
+                    ]
+                )
         except Exception as exc:
             self.report("listing the files read", exc)
-            return []
+        return self._files_json
+
+    def document(self) -> str:
+        """The evidence file's text: the parts that change, and cached JSON for the rest."""
+        files = self._files_text()  # first: it may report an error that errors must show
+        parts = [json.dumps(self._head())[:-1], files, '"errors": ' + json.dumps(self.errors)]
+        instances = ",\n".join(inst.json_text() for inst in self.instances)
+        return ", ".join(parts) + ', "instances": [\n' + instances + "\n]}\n"
+
+    def evidence(self) -> dict[str, Any]:
+        return json.loads(self.document())
 
     def write(self) -> None:
-        """Atomically replace this process's evidence file; a forked child never writes it."""
+        """Atomically replace this process's evidence file (only the process that made it)."""
         if os.getpid() != self.pid or not self.instances:
             return
         self._last_write = time.monotonic()
+        self._dirty = False
         try:
             os.makedirs(self.out, exist_ok=True)
-            _source.write_json(self.path, self.evidence())
+            _source.write_text(self.path, self.document())
         except Exception as exc:
+            _status.STATUS.note("write_failed", path=self.path, error=_error(exc))
             self.report(f"writing {self.path}", exc)
+        else:
+            _status.STATUS.note("wrote", path=self.path)
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 RECORDER = Recorder(dict(os.environ))

@@ -8,6 +8,7 @@ line spans, hashes and qualified names from the same file, so both call these fu
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import io
 import json
@@ -175,8 +176,19 @@ def evidence_name(host: str, pid: int) -> str:
 
 def write_json(path: str, doc: Any) -> None:
     """Replace `path` atomically: a reader (or a killed run) sees the old file or the new."""
+    write_text(path, json.dumps(doc, indent=1) + "\n")
+
+
+def write_text(path: str, text: str) -> None:
+    """Replace `path` atomically with `text`. A failed write (a full disk) removes its
+    temporary file: a run that fails every second must not litter the folder."""
     folder, name = os.path.split(path)
     tmp = os.path.join(folder, "." + name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps(doc, indent=1) + "\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -62,6 +62,7 @@ def _patch(module: ModuleType) -> None:
     try:
         _load("_ddp_codemod_source")
         _load("_ddp_codemod_files")
+        _load("_ddp_codemod_status")
         _load("_ddp_codemod_recorder").patch(module)
     except Exception as exc:
         sys.stderr.write(f"ddp-codemod: could not install the recorder: {exc!r}\n")
@@ -128,8 +129,13 @@ if _SENTINEL not in sys.modules:  # a sitecustomize that chains back to us must 
     sys.modules[_SENTINEL] = sys.modules[__name__]
     _chain()
     if os.environ.get("DDP_CODEMOD_OUT"):
-        try:  # note config files as they are opened, before the program reads any
-            _load("_ddp_codemod_files").install(os.environ.get("DDP_CODEMOD_ROOT") or os.getcwd())
+        try:  # tell trace this process loaded the recorder
+            _load("_ddp_codemod_status").STATUS.note("loaded")
+        except Exception as exc:
+            sys.stderr.write(f"ddp-codemod: could not note the recorder's status: {exc!r}\n")
+        try:  # note the files read as they are opened, before the program reads any
+            root = os.environ.get("DDP_CODEMOD_ROOT") or os.getcwd()
+            _load("_ddp_codemod_files").install(root, os.environ["DDP_CODEMOD_OUT"])
         except Exception as exc:
             sys.stderr.write(f"ddp-codemod: could not watch file reads: {exc!r}\n")
         _install()
