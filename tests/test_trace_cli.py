@@ -224,8 +224,8 @@ def test_trace_below_the_repo_root_says_where_the_evidence_went(tmp_path: Path):
     assert lines == [
         f"ddp-codemod: warning: trace ran in sub/, below the repo root {tmp_path}: evidence "
         f"would name paths relative to sub/; run trace from {tmp_path}",
-        "ddp-codemod: wrote 0 evidence files to .ddp-codemod/ (no process of the command "
-        "built a DistributedDataParallel)",
+        "ddp-codemod: wrote 0 evidence files to .ddp-codemod/ (the recorder loaded in 1 "
+        "process; no process built a DistributedDataParallel)",
     ]
     sub = tmp_path / "sub"
     wrote = below_root_warning(tmp_path, sub / ".ddp-codemod", sub, wrote=True)
