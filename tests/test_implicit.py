@@ -257,3 +257,91 @@ def test_token_check_proves_where_the_keyword_went():
     assert check(old, commented, [(Change(Fix.ADD_FALSE, f_call, f_call, added), "")]) == (
         "the rewrite added a comment"
     )
+
+
+# A traced run settles the Lightning version a repo does not pin ---------------------------
+
+PL_MAIN = """\
+import pytorch_lightning as pl
+
+
+def main(model, data):
+    trainer = pl.Trainer(strategy="ddp", max_steps=4)
+    trainer.fit(model, data)
+"""
+
+
+def _lightning_run(tmp_path: Path, version: str | None, fup: bool = True, **kw) -> Path:
+    """DDP built inside Lightning while `main` ran line 6, under `version` (None: unsaid)."""
+    repo = tmp_path / "pl"
+    repo.mkdir()
+    (repo / "train.py").write_text(PL_MAIN)
+    inst = instance(None, [frame(repo, "train.py", 6, "main", (4, 6))], fup=fup, **kw)
+    extra = {"frameworks": {"pytorch_lightning": version, "torch": "2.1.0"}} if version else {}
+    write_run(repo, [[inst], [dict(inst)]], extra=extra)
+    return repo
+
+
+def test_unpinned_lightning_site_is_settled_by_a_run_under_lightning_1(tmp_path: Path):
+    repo = _lightning_run(tmp_path, "1.9.5")
+    code, report, _ = invoke_json(repo, "apply", ".", "--dry-run")
+    (site,) = report["sites"]
+    assert (site["kind"], site["verdict"]) == ("lightning", "safe"), site
+    assert "pytorch_lightning 1.9.5" in site["reason"]
+    assert code == 1
+    assert invoke(repo, "apply", ".").exit_code == 1
+    assert 'strategy="ddp_find_unused_parameters_false"' in (repo / "train.py").read_text()
+    code, report, _ = invoke_json(repo, "apply", ".")
+    assert code == 0
+
+
+def test_unpinned_lightning_site_under_lightning_1_with_an_idle_parameter_is_unsafe(
+    tmp_path: Path,
+):
+    repo = _lightning_run(tmp_path, "1.8.6", unused={"head.weight": 4})
+    _, report, _ = invoke_json(repo, "scan", ".")
+    (site,) = report["sites"]
+    assert site["verdict"] == "unsafe"
+    assert "pytorch_lightning 1.8.6" in site["reason"]
+
+
+def test_unpinned_lightning_site_run_under_lightning_2_stays_dynamic(tmp_path: Path):
+    repo = _lightning_run(tmp_path, "2.1.0", fup=False)
+    _, report, _ = invoke_json(repo, "scan", ".")
+    (site,) = report["sites"]
+    assert site["verdict"] == "dynamic"
+    assert "pytorch_lightning 2.1.0" in site["reason"]
+    assert "depends on the installed Lightning" in site["reason"]
+
+
+def test_unpinned_lightning_site_run_without_versions_stays_dynamic(tmp_path: Path):
+    repo = _lightning_run(tmp_path, None)
+    _, report, _ = invoke_json(repo, "scan", ".")
+    (site,) = report["sites"]
+    assert site["verdict"] == "dynamic"
+    assert site["reason"].endswith("it depends on the installed Lightning; report only")
+
+
+def test_frameworks_field_is_validated(tmp_path: Path):
+    from codemod.evidence.load import EvidenceError, Repo, parse
+
+    repo = tmp_path / "r"
+    repo.mkdir()
+    (repo / "train.py").write_text(PL_MAIN)
+    good = {"frameworks": {"transformers": "5.24.0"}}
+    (path,) = write_run(repo, [[instance()]], extra=good)
+    (inst,) = parse(path, path.read_bytes(), Repo(repo, None), {})
+    assert inst.process.frameworks == {"transformers": "5.24.0"}
+    for bad in ({"transformers": 5}, ["transformers"], {"x" * 300: "1"}, {"t": "1" * 300}):
+        (path,) = write_run(repo, [[instance()]], extra={"frameworks": bad})
+        with pytest.raises(EvidenceError, match="frameworks"):
+            parse(path, path.read_bytes(), Repo(repo, None), {})
+
+
+def test_hf_reason_names_the_transformers_version_the_run_used(repo: Path):
+    inst = instance(None, [frame(repo, "train.py", 9, "main", (4, 9))])
+    write_run(repo, [[inst], [dict(inst)]], extra={"frameworks": {"transformers": "4.46.3"}})
+    _, report, _ = invoke_json(repo, "scan", ".")
+    (site,) = report["sites"]
+    assert site["verdict"] == "safe"
+    assert "transformers 4.46.3" in site["reason"]
