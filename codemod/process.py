@@ -348,6 +348,8 @@ def _yaml(
         found = yaml_sites.find(source.text, file.file, file.rel)
     except yaml_sites.YamlError as exc:
         raise _Failed(str(exc)) from None
+    if _argument_file(file, source, ctx, found, outcome, data):
+        return
     chosen = _decide(file, list(found), {}, ctx, outcome)
     if not (ctx.rewrite and chosen):
         return
@@ -370,6 +372,8 @@ def _json(
         found = json_sites.find(source.text, file.file, file.rel)
     except json_sites.JsonError as exc:
         raise _Failed(str(exc)) from None
+    if _argument_file(file, source, ctx, found, outcome, data):
+        return
     chosen = _decide(file, list(found), {}, ctx, outcome)
     if not (ctx.rewrite and chosen):
         return
@@ -384,6 +388,37 @@ def _json(
     if problem is not None:
         raise _Failed(f"not rewritten: {problem} (a bug in ddp-codemod; please report it)")
     _mark_changed(outcome, chosen, data, source.encode(new_text))
+
+
+def _argument_file(
+    file: FileContext,
+    source: SourceText,
+    ctx: Context,
+    found: list[tuple[Site, Any]],
+    outcome: FileOutcome,
+    data: bytes,
+) -> bool:
+    """A chosen Hugging Face argument file without the key (`sites.hf_args`): its one
+    site decided, and the key added when rewritable; False for any other file."""
+    if file.project_rel not in ctx.configs.hf_args or found:
+        return False
+    from codemod.sites import hf_args
+
+    site_edit = hf_args.find(source.text, file.file, file.rel)
+    if site_edit is None:
+        return False
+    chosen = _decide(file, [site_edit], {}, ctx, outcome)
+    if not (ctx.rewrite and chosen):
+        return True
+    ((_, insertion),) = chosen
+    _check_size(data)
+    if not round_trips(source, data):
+        raise _Failed("not rewritten: its bytes do not survive decoding and encoding unchanged")
+    new_text = insertion.new_text
+    if hf_args.find(new_text, file.file, file.rel) is not None:  # the key must now be there
+        raise _Failed("not rewritten: the key did not come out (a bug in ddp-codemod)")
+    _mark_changed(outcome, chosen, data, source.encode(new_text))
+    return True
 
 
 def _yaml_problem(
