@@ -293,6 +293,7 @@ def run(req: Request) -> RunResult:
             hf_projects[id(target.project)] = target.project
     if hf_projects:
         candidates = _with_hf_callers(targets, candidates, others, hf_projects, read)
+    candidates = _with_argument_files(req, targets, candidates, others, read, result)
     matched: set[tuple[str, str]] = set()
     if candidates:
         _process(req, candidates, read, result, matched)
@@ -318,6 +319,41 @@ def _with_hf_callers(
         return candidates
     order = {id(t): i for i, t in enumerate(targets)}
     return sorted([*candidates, *extra], key=lambda c: order[id(c[0])])
+
+
+def _with_argument_files(
+    req: Request,
+    targets: list[_Target],
+    candidates: list[tuple[_Target, bytes]],
+    others: list[tuple[_Target, bytes]],
+    read: dict[Path, bytes],
+    result: RunResult,
+) -> list[tuple[_Target, bytes]]:
+    """Add the YAML / JSON argument files a traced Hugging Face run chose
+    (`sites.hf_args`): they hold no find_unused_param bytes, and only evidence names them."""
+    from codemod.configs.facts import ARGUMENT_SUFFIXES
+    from codemod.sites.hf_args import TRAINING_KEYS
+
+    needles = [k.encode() for k in sorted(TRAINING_KEYS)]
+    maybe = [
+        (t, d)
+        for t, d in others
+        if t.source.file.name.endswith(ARGUMENT_SUFFIXES) and any(n in d for n in needles)
+    ]
+    if not maybe:
+        return candidates
+    extra_evidence = [_absolute(req.cwd / e) for e in req.evidence]
+    chosen = []
+    for target, data in maybe:
+        proj = target.project
+        if not proj.evidence(extra_evidence, result):
+            continue
+        if proj.rel(target.source.file) in proj.configs(read).hf_args:
+            chosen.append((target, data))
+    if not chosen:
+        return candidates
+    order = {id(t): i for i, t in enumerate(targets)}
+    return sorted([*candidates, *chosen], key=lambda c: order[id(c[0])])
 
 
 def _process(

@@ -109,6 +109,9 @@ class Site:
     note: str = ""  # why a kwargs-dict cannot be rewritten, when it cannot
     report_only: str = ""  # why this spelling is never rewritten (yacs, CLI flags, "true")
     implicit: str = ""  # not written: why the framework's default turns the flag on here
+    # report only until a traced run says which version of this package it used (an
+    # unpinned Lightning 1.x default): `codemod.sites.frameworks.lightning_legacy.settle`
+    settles: str = ""
     verdict: Verdict = Verdict.UNKNOWN
     reason: str = ""
     unused: tuple[tuple[str, int], ...] = ()  # unsafe: parameter -> iterations without gradient

@@ -23,7 +23,7 @@ from codemod.discover.project import DEFAULT_MIN_STEPS
 from codemod.discover.read import MB, size_mb
 from codemod.discover.source import SourceError, SourceText, decode, round_trips
 from codemod.edit.verify import check
-from codemod.evidence.load import Instance
+from codemod.evidence.load import Instance, Process
 from codemod.model import (
     CONFIG_KINDS,
     Coverage,
@@ -37,7 +37,7 @@ from codemod.model import (
 )
 from codemod.recorder._ddp_codemod_source import source_lines
 from codemod.sites import shell_scripts as shell_sites
-from codemod.sites.python import FileContext, find_sites
+from codemod.sites.python import FileContext, Found, find_sites
 from codemod.sites.subclasses import PendingSubclasses, Subclasses
 from codemod.verdicts.allowlist import Allowlist
 from codemod.verdicts.decide import decide
@@ -175,6 +175,26 @@ def _config_coverage(site: Site, rel: str, ctx: Context) -> Coverage | None:
     return coverage
 
 
+def _with_versions(
+    found: list[Found], coverage: dict[int, Coverage], processes: dict[int, list[Process]]
+) -> list[Found]:
+    """What the runs' recorded framework versions add: an unpinned Lightning site settled
+    by them, the transformers version a Trainer site's verdict rests on."""
+    from codemod.sites.frameworks import hf, lightning_legacy
+
+    out = []
+    for i, f in enumerate(found):
+        site, cov = f.site, coverage.get(i)
+        if site.settles:
+            site, cov = lightning_legacy.settle(site, cov, processes.get(i, []))
+        elif site.kind == hf.HF_TRAINER and site.implicit and cov is not None:
+            cov = hf.with_version(cov, processes.get(i, []))
+        if cov is not None:
+            coverage[i] = cov
+        out.append(dataclasses.replace(f, site=site) if site is not f.site else f)
+    return out
+
+
 def is_config(rel: str, tree: ast.Module, graph: ConfigGraph) -> bool:
     """In the inheritance graph, or under configs/ with no function or class of its own."""
     if graph.is_config(rel):
@@ -217,9 +237,11 @@ def _python(
         from codemod.evidence.pairing import cover  # hashing: only when there is evidence
 
         sites = [f.site for f in found]
+        processes: dict[int, list[Process]] = {}
         coverage = cover(
-            sites, file.project_rel, source_lines(source.text), instances, ctx.min_steps
+            sites, file.project_rel, source_lines(source.text), instances, ctx.min_steps, processes
         )
+        found = _with_versions(found, coverage, processes)
     chosen = _decide(file, [(f.site, f.edit) for f in found], coverage, ctx, outcome)
     if not (ctx.rewrite and chosen):
         return
@@ -326,6 +348,8 @@ def _yaml(
         found = yaml_sites.find(source.text, file.file, file.rel)
     except yaml_sites.YamlError as exc:
         raise _Failed(str(exc)) from None
+    if _argument_file(file, source, ctx, found, outcome, data):
+        return
     chosen = _decide(file, list(found), {}, ctx, outcome)
     if not (ctx.rewrite and chosen):
         return
@@ -348,6 +372,8 @@ def _json(
         found = json_sites.find(source.text, file.file, file.rel)
     except json_sites.JsonError as exc:
         raise _Failed(str(exc)) from None
+    if _argument_file(file, source, ctx, found, outcome, data):
+        return
     chosen = _decide(file, list(found), {}, ctx, outcome)
     if not (ctx.rewrite and chosen):
         return
@@ -362,6 +388,37 @@ def _json(
     if problem is not None:
         raise _Failed(f"not rewritten: {problem} (a bug in ddp-codemod; please report it)")
     _mark_changed(outcome, chosen, data, source.encode(new_text))
+
+
+def _argument_file(
+    file: FileContext,
+    source: SourceText,
+    ctx: Context,
+    found: list[tuple[Site, Any]],
+    outcome: FileOutcome,
+    data: bytes,
+) -> bool:
+    """A chosen Hugging Face argument file without the key (`sites.hf_args`): its one
+    site decided, and the key added when rewritable; False for any other file."""
+    if file.project_rel not in ctx.configs.hf_args or found:
+        return False
+    from codemod.sites import hf_args
+
+    site_edit = hf_args.find(source.text, file.file, file.rel)
+    if site_edit is None:
+        return False
+    chosen = _decide(file, [site_edit], {}, ctx, outcome)
+    if not (ctx.rewrite and chosen):
+        return True
+    ((_, insertion),) = chosen
+    _check_size(data)
+    if not round_trips(source, data):
+        raise _Failed("not rewritten: its bytes do not survive decoding and encoding unchanged")
+    new_text = insertion.new_text
+    if hf_args.find(new_text, file.file, file.rel) is not None:  # the key must now be there
+        raise _Failed("not rewritten: the key did not come out (a bug in ddp-codemod)")
+    _mark_changed(outcome, chosen, data, source.encode(new_text))
+    return True
 
 
 def _yaml_problem(

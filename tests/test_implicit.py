@@ -257,3 +257,207 @@ def test_token_check_proves_where_the_keyword_went():
     assert check(old, commented, [(Change(Fix.ADD_FALSE, f_call, f_call, added), "")]) == (
         "the rewrite added a comment"
     )
+
+
+# A traced run settles the Lightning version a repo does not pin ---------------------------
+
+PL_MAIN = """\
+import pytorch_lightning as pl
+
+
+def main(model, data):
+    trainer = pl.Trainer(strategy="ddp", max_steps=4)
+    trainer.fit(model, data)
+"""
+
+
+def _lightning_run(tmp_path: Path, version: str | None, fup: bool = True, **kw) -> Path:
+    """DDP built inside Lightning while `main` ran line 6, under `version` (None: unsaid)."""
+    repo = tmp_path / "pl"
+    repo.mkdir()
+    (repo / "train.py").write_text(PL_MAIN)
+    inst = instance(None, [frame(repo, "train.py", 6, "main", (4, 6))], fup=fup, **kw)
+    extra = {"frameworks": {"pytorch_lightning": version, "torch": "2.1.0"}} if version else {}
+    write_run(repo, [[inst], [dict(inst)]], extra=extra)
+    return repo
+
+
+def test_unpinned_lightning_site_is_settled_by_a_run_under_lightning_1(tmp_path: Path):
+    repo = _lightning_run(tmp_path, "1.9.5")
+    code, report, _ = invoke_json(repo, "apply", ".", "--dry-run")
+    (site,) = report["sites"]
+    assert (site["kind"], site["verdict"]) == ("lightning", "safe"), site
+    assert "pytorch_lightning 1.9.5" in site["reason"]
+    assert code == 1
+    assert invoke(repo, "apply", ".").exit_code == 1
+    assert 'strategy="ddp_find_unused_parameters_false"' in (repo / "train.py").read_text()
+    code, report, _ = invoke_json(repo, "apply", ".")
+    assert code == 0
+
+
+def test_unpinned_lightning_site_under_lightning_1_with_an_idle_parameter_is_unsafe(
+    tmp_path: Path,
+):
+    repo = _lightning_run(tmp_path, "1.8.6", unused={"head.weight": 4})
+    _, report, _ = invoke_json(repo, "scan", ".")
+    (site,) = report["sites"]
+    assert site["verdict"] == "unsafe"
+    assert "pytorch_lightning 1.8.6" in site["reason"]
+
+
+def test_unpinned_lightning_site_run_under_lightning_2_stays_dynamic(tmp_path: Path):
+    repo = _lightning_run(tmp_path, "2.1.0", fup=False)
+    _, report, _ = invoke_json(repo, "scan", ".")
+    (site,) = report["sites"]
+    assert site["verdict"] == "dynamic"
+    assert "pytorch_lightning 2.1.0" in site["reason"]
+    assert "depends on the installed Lightning" in site["reason"]
+
+
+def test_unpinned_lightning_site_run_without_versions_stays_dynamic(tmp_path: Path):
+    repo = _lightning_run(tmp_path, None)
+    _, report, _ = invoke_json(repo, "scan", ".")
+    (site,) = report["sites"]
+    assert site["verdict"] == "dynamic"
+    assert site["reason"].endswith("it depends on the installed Lightning; report only")
+
+
+def test_frameworks_field_is_validated(tmp_path: Path):
+    from codemod.evidence.load import EvidenceError, Repo, parse
+
+    repo = tmp_path / "r"
+    repo.mkdir()
+    (repo / "train.py").write_text(PL_MAIN)
+    good = {"frameworks": {"transformers": "5.24.0"}}
+    (path,) = write_run(repo, [[instance()]], extra=good)
+    (inst,) = parse(path, path.read_bytes(), Repo(repo, None), {})
+    assert inst.process.frameworks == {"transformers": "5.24.0"}
+    for bad in ({"transformers": 5}, ["transformers"], {"x" * 300: "1"}, {"t": "1" * 300}):
+        (path,) = write_run(repo, [[instance()]], extra={"frameworks": bad})
+        with pytest.raises(EvidenceError, match="frameworks"):
+            parse(path, path.read_bytes(), Repo(repo, None), {})
+
+
+def test_hf_reason_names_the_transformers_version_the_run_used(repo: Path):
+    inst = instance(None, [frame(repo, "train.py", 9, "main", (4, 9))])
+    write_run(repo, [[inst], [dict(inst)]], extra={"frameworks": {"transformers": "4.46.3"}})
+    _, report, _ = invoke_json(repo, "scan", ".")
+    (site,) = report["sites"]
+    assert site["verdict"] == "safe"
+    assert "transformers 4.46.3" in site["reason"]
+
+
+# Argument files an HfArgumentParser run chose -------------------------------------------
+
+ARGS_MAIN = """\
+import sys
+
+from transformers import HfArgumentParser, Trainer, TrainingArguments
+
+
+def main(model, data):
+    (args,) = HfArgumentParser(TrainingArguments).parse_yaml_file(sys.argv[1])
+    Trainer(model=model, args=args, train_dataset=data).train()
+"""
+ARGS_YAML = "# run config\noutput_dir: out\nper_device_train_batch_size: 2\nlearning_rate: 1.0e-4\n"
+ARGS_JSON = '{\n  "output_dir": "out",\n  "per_device_train_batch_size": 2\n}\n'
+HF_FRAMEWORKS = {"frameworks": {"transformers": "5.24.0", "accelerate": "1.10.0"}}
+
+
+def _args_repo(tmp_path: Path, name: str, text: str, frameworks=HF_FRAMEWORKS, **kw) -> Path:
+    """A run that named `name` on its command line; accelerate built its DDP with True."""
+    repo = tmp_path / "hfargs"
+    repo.mkdir()
+    (repo / "train.py").write_text(ARGS_MAIN)
+    (repo / name).write_bytes(text.encode())
+    inst = instance(None, [frame(repo, "train.py", 8, "main", (6, 8))], **kw)
+    command = ("torchrun", "--nproc_per_node=2", "train.py", name)
+    write_run(
+        repo,
+        [[inst], [dict(inst)]],
+        command=command,
+        argv=("train.py", name),
+        files_read=("train.py", name),
+        extra=frameworks,
+    )
+    return repo
+
+
+def _args_site(report: dict, name: str) -> dict:
+    (site,) = [s for s in report["sites"] if s["path"] == name]
+    return site
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "added"),
+    [
+        ("args.yaml", ARGS_YAML, ARGS_YAML + "ddp_find_unused_parameters: false\n"),
+        ("args.yml", "a: 1\r\nper_device_train_batch_size: 2", None),
+        (
+            "args.json",
+            ARGS_JSON,
+            '{\n  "output_dir": "out",\n  "per_device_train_batch_size": 2,\n'
+            '  "ddp_find_unused_parameters": false\n}\n',
+        ),
+    ],
+)
+def test_chosen_argument_file_gets_the_key_added(tmp_path: Path, name, text, added):
+    repo = _args_repo(tmp_path, name, text)
+    code, report, _ = invoke_json(repo, "apply", ".")
+    site = _args_site(report, name)
+    assert (site["kind"], site["setting"], site["value"], site["fix"]) == (
+        "json" if name.endswith(".json") else "yaml",
+        "ddp_find_unused_parameters",
+        "None (auto)",
+        "add-false",
+    )
+    assert site["verdict"] == "safe", site
+    assert code == 1
+    expected = (
+        added or "a: 1\r\nper_device_train_batch_size: 2\r\nddp_find_unused_parameters: false"
+    )
+    assert (repo / name).read_bytes() == expected.encode()
+    code, report, _ = invoke_json(repo, "apply", ".")
+    assert code == 0
+    assert _args_site(report, name)["verdict"] == "off"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{output_dir: out, per_device_train_batch_size: 2}\n",  # flow style
+        "---\noutput_dir: out\nper_device_train_batch_size: 2\n",  # a document marker
+        "output_dir: out\r\nper_device_train_batch_size: 2\n",  # mixed line endings
+    ],
+)
+def test_argument_file_whose_style_cannot_be_kept_is_reported(tmp_path: Path, text: str):
+    repo = _args_repo(tmp_path, "args.yaml", text)
+    code, report, _ = invoke_json(repo, "apply", ".")
+    assert _args_site(report, "args.yaml")["verdict"] == "dynamic"
+    assert code == 0
+    assert (repo / "args.yaml").read_bytes() == text.encode()
+
+
+def test_argument_file_without_an_hf_run_is_no_site(tmp_path: Path):
+    """Lightning loaded, or no transformers: the file may be anybody's; no site, no noise."""
+    for frameworks in ({}, {"frameworks": {"transformers": "5.24.0", "lightning": "2.6.6"}}):
+        repo = _args_repo(tmp_path, "args.yaml", ARGS_YAML, frameworks)
+        _, report, _ = invoke_json(repo, "scan", ".")
+        assert report["sites"] == []
+        import shutil
+
+        shutil.rmtree(repo)
+
+
+def test_argument_file_nobody_named_is_no_site(tmp_path: Path):
+    repo = _args_repo(tmp_path, "args.yaml", ARGS_YAML)
+    (repo / "other.yaml").write_text(ARGS_YAML)
+    _, report, _ = invoke_json(repo, "scan", ".")
+    assert "other.yaml" not in [s["path"] for s in report["sites"]]
+
+
+def test_argument_file_with_an_idle_parameter_is_unsafe(tmp_path: Path):
+    repo = _args_repo(tmp_path, "args.yaml", ARGS_YAML, unused={"head.weight": 4})
+    _, report, _ = invoke_json(repo, "apply", ".")
+    assert _args_site(report, "args.yaml")["verdict"] == "unsafe"
+    assert (repo / "args.yaml").read_text() == ARGS_YAML

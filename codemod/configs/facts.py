@@ -28,6 +28,8 @@ class ConfigFacts:
     # configs that name each config holding a setting (references.py), inheritance aside
     referrers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     foreign: Mapping[str, str] = field(default_factory=dict)  # config -> PaddlePaddle, ...
+    # YAML / JSON files a Hugging Face run named on its command line (`hf_run_files`)
+    hf_args: frozenset[str] = frozenset()
 
     def sets(self, rel: str) -> frozenset[str]:
         return self.keys.get(rel, frozenset())
@@ -53,6 +55,44 @@ def _keys(file: Path, rel: str, data: bytes) -> frozenset[str]:
     ctx = FileContext(file, rel, rel, "", False, is_config=True)
     found = find_sites(tree, data.decode("utf-8", "replace"), ctx, Subclasses())
     return frozenset(f.site.setting for f in found if f.site.kind == Kind.CONFIG_PY)
+
+
+ARGUMENT_SUFFIXES = (*config_files.YAML_SUFFIXES, ".json")
+_LIGHTNING = ("lightning", "pytorch_lightning")
+
+
+def hf_run(group: Sequence[Instance]) -> bool:
+    """Every process of the run had transformers loaded and no Lightning, and every DDP was
+    built by framework code (accelerate, for the Trainer), not by a repo call."""
+    return bool(group) and all(
+        "transformers" in i.process.frameworks
+        and not any(name in i.process.frameworks for name in _LIGHTNING)
+        and i.call_site is None
+        for i in group
+    )
+
+
+def hf_run_files(
+    instances: Sequence[Instance], known: set[str], root: Path | None
+) -> frozenset[str]:
+    """Argument files (YAML, JSON) a Hugging Face run named on its command line and read."""
+    by_run: dict[str, list[Instance]] = {}
+    for inst in instances:
+        by_run.setdefault(inst.process.run_id, []).append(inst)
+    out: set[str] = set()
+    for group in by_run.values():
+        if not hf_run(group):
+            continue
+        for process in {id(i.process): i.process for i in group}.values():
+            named = references.entries(
+                (*process.command, *process.argv), known, str(root or ""), process.cwd
+            )
+            out.update(
+                rel
+                for rel in named
+                if rel.endswith(ARGUMENT_SUFFIXES) and rel in process.files_read
+            )
+    return frozenset(out)
 
 
 def gather(
@@ -90,4 +130,5 @@ def gather(
             states[rel] = cov
     python = ((rel, data) for _, rel, data in files if rel.endswith(".py"))
     foreign = readers.foreign_readers(with_sites, python)
-    return ConfigFacts(graph, keys, states, referrers, foreign)
+    hf_args = hf_run_files(instances, known, root)
+    return ConfigFacts(graph, keys, states, referrers, foreign, hf_args)

@@ -65,6 +65,9 @@ class Process:
     files_read: dict[str, str] = field(default_factory=dict, compare=False)  # path -> sha256
     changed: tuple[str, ...] = ()  # files it read that no longer hold what it read
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # probe timings etc.
+    # versions of the frameworks the process had loaded ({"transformers": "5.24.0"}): what
+    # settles a default that changed between versions, where the repo pins none
+    frameworks: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,23 @@ def _files_read(data: Any) -> dict[str, str]:
     return out
 
 
+MAX_FRAMEWORKS = 64  # the recorder names a dozen
+MAX_NAME = 128  # characters in a package name or a version
+
+
+def _frameworks(data: dict[str, Any]) -> dict[str, str]:
+    """`{"lightning": "2.6.6"}`: short strings only; versions steer verdicts, so a wrong
+    shape makes the whole file untrusted rather than silently dropped."""
+    if len(data) > MAX_FRAMEWORKS:
+        raise EvidenceError("malformed evidence: 'frameworks' names too many packages")
+    for name, version in data.items():
+        if not (isinstance(name, str) and isinstance(version, str)) or not (
+            0 < len(name) <= MAX_NAME and 0 < len(version) <= MAX_NAME
+        ):
+            raise EvidenceError("malformed evidence: 'frameworks' has the wrong type")
+    return dict(data)
+
+
 def _current_sha256(path: Path) -> str | None:
     """What the recorder's file_sha256 gives, but never blocking on a FIFO or reading
     /dev/zero: a path named in evidence is as untrusted as the evidence."""
@@ -340,6 +360,7 @@ def parse(file: Path, data: bytes, repo: Repo, hashes: dict[str, str | None]) ->
         files_read=files_read,
         changed=_changed(files_read, repo.root, hashes),
         extra={k: v for k, v in doc.items() if k in ("probe",)},
+        frameworks=_frameworks(_optional(doc, "frameworks", dict, {})),
     )
     return [_instance(process, item) for item in _get(doc, "instances", list)]
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from codemod.evidence.load import Instance
+from codemod.evidence.load import Instance, Process
 from codemod.model import Coverage, Kind, ProbeTimes, RunSummary, Site, Span, State
 from codemod.recorder._ddp_codemod_source import lines_sha256
 
@@ -35,6 +35,7 @@ class _Collector:
         self.fresh: dict[int, list[Instance]] = defaultdict(list)
         self.stale: dict[int, list[Instance]] = defaultdict(list)
         self.ambiguous: dict[int, str] = {}
+        self.processes: dict[int, list[Process]] = defaultdict(list)
         self._hashes: dict[tuple[int, int], str | None] = {}
 
     def hash_at(self, line: int, end_line: int) -> str | None:
@@ -49,6 +50,13 @@ class _Collector:
         bucket = (self.fresh if fresh else self.stale)[index]
         if not any(known is inst for known in bucket):
             bucket.append(inst)
+        self.saw(index, inst.process)
+
+    def saw(self, index: int, process: Process) -> None:
+        """`process` paired with site `index` (or ran its function: a version to settle)."""
+        seen = self.processes[index]
+        if not any(known is process for known in seen):
+            seen.append(process)
 
     def direct(self, inst: Instance, rel: str) -> set[int]:
         """Pair by the recorded call site; returns the sites it reached."""
@@ -99,6 +107,9 @@ class _Collector:
                     continue
                 if s.qualname == frame.qualname and _holds(s, frame.line):
                     self.add(i, inst, fresh)
+            for i, s in enumerate(self.sites):  # whatever the flag, the run's versions count
+                if s.settles and s.kind.built_later and s.qualname == frame.qualname:
+                    self.saw(i, inst.process)
             if not inst.find_unused_parameters or inst.call_site is not None:
                 continue  # only DDP built inside framework code pairs by function
             framework = [
@@ -117,13 +128,25 @@ class _Collector:
 
 
 def cover(
-    sites: list[Site], rel: str, lines: list[str], instances: Iterable[Instance], min_steps: int
+    sites: list[Site],
+    rel: str,
+    lines: list[str],
+    instances: Iterable[Instance],
+    min_steps: int,
+    processes: dict[int, list[Process]] | None = None,
 ) -> dict[int, Coverage]:
-    """Coverage for the sites (by index) of the file at repo-relative path `rel`."""
+    """Coverage for the sites (by index) of the file at repo-relative path `rel`.
+
+    `processes`, when given, receives for each site the processes whose DDP paired with
+    it, and for a site that `settles` on a version every process that ran its function:
+    what their recorded framework versions say is the caller's to judge.
+    """
     collector = _Collector(sites, lines)
     for inst in instances:
         reached = collector.direct(inst, rel)
         collector.frames(inst, rel, reached)
+    if processes is not None:
+        processes.update(collector.processes)
     out: dict[int, Coverage] = {}
     for i in range(len(sites)):
         if collector.fresh.get(i):

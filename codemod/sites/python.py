@@ -458,6 +458,7 @@ class Finder:
         report_only: str = "",
         implicit: str = "",
         value_text: str | None = None,
+        settles: str = "",
     ) -> None:
         """Record a site; `value_text` stands for the value's source when the value is
         only part of a node (a flag's `True` inside a command string)."""
@@ -481,6 +482,7 @@ class Finder:
             note=note,
             report_only=report_only,
             implicit=implicit,
+            settles=settles,
         )
         self.found.append(Found(site, edit))
 

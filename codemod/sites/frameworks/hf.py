@@ -15,12 +15,14 @@ Trainer builds the DDP later (through accelerate), so evidence pairs by function
 from __future__ import annotations
 
 import ast
+import dataclasses
 from typing import TYPE_CHECKING
 
-from codemod.model import Fix, Kind
+from codemod.model import Coverage, Fix, Kind, State
 from codemod.sites import catalogue
 
 if TYPE_CHECKING:
+    from codemod.evidence.load import Process
     from codemod.sites.python import Edit, Finder
 
 HF_TRAINER = Kind("hf-trainer", built_later=True)
@@ -77,6 +79,18 @@ CHECKPOINT_EXPR = (
     "`{keyword}={value}` decides the Trainer's default (False with checkpointing on a "
     "PreTrainedModel, True otherwise), so only a run can tell; report only"
 )
+
+
+def with_version(coverage: Coverage, processes: list[Process]) -> Coverage:
+    """A safe or unsafe verdict on the Trainer's default names the transformers the runs
+    used: the default's rule lives in its code, and moved between 4.x and 5.x."""
+    versions = sorted(
+        {p.frameworks["transformers"] for p in processes if "transformers" in p.frameworks}
+    )
+    if coverage.state not in (State.SAFE, State.UNSAFE) or not versions:
+        return coverage
+    used = ", ".join(f"transformers {v}" for v in versions)
+    return dataclasses.replace(coverage, reason=f"{coverage.reason}; the runs used {used}")
 
 
 def is_family(qualname: str) -> bool:

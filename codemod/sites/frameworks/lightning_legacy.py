@@ -14,15 +14,17 @@ the spellings that name the flag.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 from typing import TYPE_CHECKING
 
 from codemod.discover.pins import Lightning, LightningPin
-from codemod.model import Fix
+from codemod.model import Coverage, Fix, Site
 from codemod.sites import catalogue
 from codemod.sites.frameworks.lightning import LIGHTNING
 
 if TYPE_CHECKING:
+    from codemod.evidence.load import Process
     from codemod.sites.python import Finder
 
 _PACKAGES = ("lightning", "pytorch_lightning")
@@ -33,6 +35,7 @@ _NAMES = re.compile(r"^(ddp|ddp_spawn|ddp_fork|ddp_notebook)$", re.IGNORECASE)
 _REWRITTEN = ("strategy", "plugins")
 _REPORTED = ("accelerator", "distributed_backend")  # <= 1.4: no one-token False spelling
 _QUOTE = re.compile(r"(['\"]+)$")
+_MAJOR = re.compile(r"(\d+)\.")
 
 PINNED = (
     "Lightning before 2.0 turned find_unused_parameters on when {spelling} did not say "
@@ -43,6 +46,17 @@ UNPINNED = (
     "Lightning before 2.0 turned find_unused_parameters on for {spelling} (2.0 made False "
     "the default, PR #16611), and the repo pins no Lightning version ({pins}): it depends "
     "on the installed Lightning; report only"
+)
+UNPINNED_RULE = (
+    "Lightning before 2.0 turned find_unused_parameters on when {spelling} did not say "
+    "(Lightning PR #16611 made False the default in 2.0), and the repo pins no Lightning "
+    "version ({pins})"
+)
+SETTLED_OLD = ", but the traced runs used {used}, before 2.0"
+SETTLED_REASON = "; the runs used {used}, which turned it on by default"
+SETTLED_NEW = (
+    "; the traced runs used {used}, under which it is off (2.0 made False the default), but "
+    "another install may differ; report only"
 )
 OLD_ACCELERATOR = (
     "; `{keyword}=` has no one-token False spelling (use "
@@ -113,9 +127,13 @@ def _add(
     pin = _pin(finder)
     if pin.version is Lightning.V2:
         return
+    settles = ""
     if pin.version is Lightning.UNPINNED:
         report_only = UNPINNED.format(spelling=spelling, pins=pin.describe())
         implicit = ""
+        if not reported:  # a traced run's recorded version may settle it (`settle`)
+            implicit = UNPINNED_RULE.format(spelling=spelling, pins=pin.describe())
+            settles = callee.split(".", 1)[0]
     else:
         implicit = PINNED.format(spelling=spelling, pins=pin.describe())
         report_only = implicit + reported if reported else ""
@@ -133,11 +151,42 @@ def _add(
         fix,
         callee,
         edit,
-        literal=None if report_only else True,
+        literal=True if settles or not report_only else None,
         report_only=report_only,
         implicit=implicit,
         value_text=value_text,
+        settles=settles,
     )
+
+
+def _major(version: str) -> int | None:
+    match = _MAJOR.match(version)
+    return int(match.group(1)) if match else None
+
+
+def settle(
+    site: Site, coverage: Coverage | None, processes: list[Process]
+) -> tuple[Site, Coverage | None]:
+    """An unpinned site, once traced runs that ran its function recorded the Lightning
+    they used: all 1.x, it is decided like a site the repo pins to 1.x (the version named
+    in the reason); any 2.x, or any run that did not say, and it stays report only."""
+    if not site.settles or not processes:
+        return site, coverage
+    versions = sorted({p.frameworks.get(site.settles) or "" for p in processes})
+    majors = [_major(v) for v in versions]
+    if not all(versions) or None in majors:
+        return site, coverage  # a run that did not say, or a version we cannot read
+    used = ", ".join(f"{site.settles} {v}" for v in versions)
+    if any(m != 1 for m in majors):
+        reason = site.report_only.removesuffix("; report only") + SETTLED_NEW.format(used=used)
+        return dataclasses.replace(site, report_only=reason), coverage
+    note = SETTLED_OLD.format(used=used)
+    site = dataclasses.replace(site, report_only="", implicit=site.implicit + note)
+    if coverage is not None:
+        coverage = dataclasses.replace(
+            coverage, reason=coverage.reason + SETTLED_REASON.format(used=used)
+        )
+    return site, coverage
 
 
 @catalogue.call
