@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 from codemod.configs.references import REFERENCE_SUFFIXES
 from codemod.discover import project
 from codemod.discover import walk as discover
-from codemod.discover.implicit import may_hold_implicit, mentions_hf, mentions_lightning
+from codemod.discover.implicit import (
+    calls_any,
+    calls_hf,
+    may_hold_implicit,
+    mentions_hf,
+    mentions_lightning,
+)
 from codemod.discover.prefilter import may_hold_site
 from codemod.discover.read import ReadError, read_regular
 from codemod.model import FileChange, FileError, RunResult
@@ -141,18 +147,30 @@ class _Project:
             self._hf_classes = discover_hf_classes(python)
         return self._hf_classes
 
+    def lightning_pin(self) -> LightningPin:
+        if self._pin is None:
+            from codemod.discover.pins import lightning_pin
+
+            self._pin = lightning_pin(self.root)
+        return self._pin
+
+    def may_hold_implicit(self, data: bytes) -> bool:
+        """The byte test for implicit sites, less the Lightning spellings in a project that
+        pins Lightning >= 2.0, where they are not sites (their files need no parse)."""
+        if not may_hold_implicit(data):
+            return False
+        if calls_hf(data):
+            return True
+        from codemod.discover.pins import Lightning
+
+        return self.lightning_pin().version is not Lightning.V2
+
     def implicit(self, data: bytes) -> ImplicitFacts:
         """What a file's implicit sites need: the Lightning pins only when it may use a
         Lightning 1.x spelling, read once per project (never for repos without any)."""
         from codemod.sites.implicit import ImplicitFacts
 
-        pin = None
-        if mentions_lightning(data):
-            if self._pin is None:
-                from codemod.discover.pins import lightning_pin
-
-                self._pin = lightning_pin(self.root)
-            pin = self._pin
+        pin = self.lightning_pin() if mentions_lightning(data) else None
         return ImplicitFacts(pin, self._hf_classes or frozenset())
 
     def configs(self, known: dict[Path, bytes]) -> ConfigFacts:
@@ -285,7 +303,7 @@ def run(req: Request) -> RunResult:
         except ReadError as exc:
             result.errors.append(FileError(target.source.rel, str(exc)))
             continue
-        if may_hold_site(data, target.source.file.name) or may_hold_implicit(data):
+        if may_hold_site(data, target.source.file.name) or target.project.may_hold_implicit(data):
             candidates.append((target, data))
         else:
             others.append((target, data))
@@ -314,7 +332,10 @@ def _with_hf_callers(
         key: [n.encode() for n in sorted({q.rsplit(".", 1)[-1] for q in p.hf_classes(read)})]
         for key, p in projects.items()
     }
-    extra = [(t, d) for t, d in others if may_hold_implicit(d, names.get(id(t.project), ()))]
+    # `others` already failed may_hold_implicit without names: only the names can add one
+    extra = [
+        (t, d) for t, d in others if names.get(id(t.project)) and calls_any(d, names[id(t.project)])
+    ]
     if not extra:
         return candidates
     order = {id(t): i for i, t in enumerate(targets)}

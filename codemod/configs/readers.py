@@ -8,19 +8,29 @@ above the config whose Python imports one of those frameworks and not torch is t
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import posixpath
 import re
 from collections.abc import Iterable
 
 FOREIGN = {b"paddle": "PaddlePaddle", b"mindspore": "MindSpore", b"oneflow": "OneFlow"}
-_IMPORT = re.compile(rb"^[ \t]*(?:import|from)[ \t]+(torch|paddle|mindspore|oneflow)\b", re.M)
+# Starts with a literal so the search skips ahead fast; the line start is checked apart.
+_IMPORT = re.compile(rb"(?:import|from)[ \t]+(torch|paddle|mindspore|oneflow)\b")
 
 
-def _frameworks(data: bytes) -> set[bytes]:
-    """The frameworks a Python file imports (a cheap byte test first: most import none)."""
-    if not any(name in data for name in (b"torch", *FOREIGN)):
+def _imports(data: bytes, wanted: tuple[bytes, ...]) -> set[bytes]:
+    """Which of `wanted` the file imports at the start of a line (a cheap byte test first:
+    most files name none of them)."""
+    if not any(name in data for name in wanted):
         return set()
-    return set(_IMPORT.findall(data))
+    found = set()
+    for match in _IMPORT.finditer(data):
+        if match.group(1) in wanted:
+            start = data.rfind(b"\n", 0, match.start()) + 1
+            if not data[start : match.start()].strip():
+                found.add(match.group(1))
+    return found
 
 
 def _folders(rel: str) -> list[str]:
@@ -36,25 +46,33 @@ def _folders(rel: str) -> list[str]:
 
 def foreign_readers(configs: Iterable[str], python: Iterable[tuple[str, bytes]]) -> dict[str, str]:
     """For each config that only another framework's code reads, that framework's name."""
-    wanted = {folder for rel in configs for folder in _folders(rel)}
+    configs = list(configs)
     python = list(python)
-    if not wanted or not any(name in data for _, data in python for name in FOREIGN):
-        return {}  # the common case: no file so much as names another framework
-    imports: dict[str, set[bytes]] = {}
-    for rel, data in python:
-        found = _frameworks(data)
-        if found:
-            for folder in _folders(rel):
-                if folder in wanted:
-                    imports.setdefault(folder, set()).update(found)
+    foreign_names = tuple(FOREIGN)
+    importers = {rel: found for rel, data in python if (found := _imports(data, foreign_names))}
+    if not configs or not importers:
+        return {}  # the common case: no file imports another framework
+    foreign: dict[str, set[bytes]] = {}  # folder -> foreign frameworks its Python imports
+    for rel, found in importers.items():
+        for folder in _folders(rel):
+            foreign.setdefault(folder, set()).update(found)
+    torch: dict[str, bool] = {}  # folder -> whether its Python imports torch, when asked
+    python.sort()  # a folder's files are then one run of the list, found by bisection
+
+    def imports_torch(folder: str) -> bool:
+        if folder not in torch:
+            prefix = folder + "/" if folder else ""
+            start = bisect.bisect_left(python, (prefix,))
+            run = itertools.takewhile(lambda item: item[0].startswith(prefix), python[start:])
+            torch[folder] = any(_imports(data, (b"torch",)) for _, data in run)
+        return torch[folder]
+
     out: dict[str, str] = {}
     for rel in configs:
-        for folder in _folders(rel):
-            found = imports.get(folder)
-            if not found:
-                continue
-            foreign = sorted(f for f in found if f in FOREIGN)
-            if foreign and b"torch" not in found:
-                out[rel] = FOREIGN[foreign[0]]
-            break
+        for folder in _folders(rel):  # the nearest folder whose Python imports either decides
+            if imports_torch(folder):
+                break
+            if folder in foreign:
+                out[rel] = FOREIGN[sorted(foreign[folder])[0]]
+                break
     return out

@@ -15,7 +15,8 @@ import re
 from collections.abc import Iterable
 
 _HF_ARGS = b"TrainingArguments"
-_TRL = b"trl"
+# an import of trl ("trl" alone is in every "control" and "ctrl")
+_TRL = re.compile(rb"(?:from|import)[ \t]+trl\b")
 _CONFIG = b"Config"
 _LIGHTNING = b"lightning"
 # a quoted name ("ddp", 'ddp_spawn', "DDP") or a strategy class; not "DDP" in a comment
@@ -24,12 +25,18 @@ _LIGHTNING_NEEDLES = (b'"ddp', b"'ddp", b'"DDP', b"'DDP", b"DDPStrategy", b"DDPP
 
 def mentions_hf(data: bytes) -> bool:
     """May name a `TrainingArguments`-family class: call one, or define a repo subclass."""
-    return _HF_ARGS in data or (_TRL in data and _CONFIG in data)
+    return _HF_ARGS in data or (_CONFIG in data and b"trl" in data and _imports_trl(data))
 
 
-def _calls_hf(data: bytes) -> bool:
+def _imports_trl(data: bytes) -> bool:
+    return _TRL.search(data) is not None
+
+
+def calls_hf(data: bytes) -> bool:
     """May call one: `TrainingArguments(`, a trl `...Config(`, or an import alias of one."""
-    if _HF_ARGS + b"(" in data or (_TRL in data and _CONFIG + b"(" in data):
+    if _HF_ARGS + b"(" in data or (
+        _CONFIG + b"(" in data and b"trl" in data and _imports_trl(data)
+    ):
         return True
     return b" as " in data and mentions_hf(data)
 
@@ -41,7 +48,15 @@ def mentions_lightning(data: bytes) -> bool:
 
 def may_hold_implicit(data: bytes, extra: Iterable[bytes] = ()) -> bool:
     """True when `data` may hold an implicit site; `extra`: the repo's own argument classes."""
-    return _calls_hf(data) or mentions_lightning(data) or any(n + b"(" in data for n in extra)
+    return calls_hf(data) or mentions_lightning(data) or calls_any(data, extra)
+
+
+def calls_any(data: bytes, names: Iterable[bytes]) -> bool:
+    """`Name(` for one of `names`: their last four bytes, fewer than the names, rule out
+    most files first."""
+    names = list(names)
+    tails = {n[-4:] + b"(" for n in names}
+    return any(t in data for t in tails) and any(n + b"(" in data for n in names)
 
 
 _HF_WORDS = ("TrainingArguments", "Config")
@@ -59,7 +74,9 @@ def words(text: str, extra: Iterable[str] = ()) -> tuple[str, ...]:
     """What a line an implicit site's call starts on must contain, for this file: none
     when the file can hold no implicit site. Plain `in` tests: far cheaper than a regex."""
     found: list[str] = []
-    if "TrainingArguments" in text or ("trl" in text and "Config" in text):
+    if "TrainingArguments" in text or (
+        "Config" in text and "trl" in text and _imports_trl(text.encode("utf-8", "replace"))
+    ):
         found += _HF_WORDS
     if "lightning" in text and ("ddp" in text or "DDP" in text):
         found += _LIGHTNING_WORDS

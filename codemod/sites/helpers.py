@@ -17,6 +17,7 @@ helper that forwards into another helper is followed too.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,6 +166,19 @@ def _contains_run(haystack: list[str], needle: list[str]) -> bool:
     return any(haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
 
 
+# Starts with a literal so the search skips ahead fast; the column is checked apart.
+_KWARGS_DEF = re.compile(rb"def[ \t]+\w+[ \t]*\([^)]*\*\*")
+
+
+def _defines_kwargs_function(data: bytes) -> bool:
+    """A top-level `def` (or `async def`) whose parameters take `**`."""
+    for match in _KWARGS_DEF.finditer(data):
+        start = data.rfind(b"\n", 0, match.start()) + 1
+        if data[start : match.start()] in (b"", b"async "):
+            return True
+    return False
+
+
 @dataclass
 class _Parsed:
     module: str
@@ -194,7 +208,8 @@ def discover(
     """Helpers defined in `files` (absolute path, module name, bytes); `ddp_api` tells
     what a qualified name is besides the catalogue (the repo's DDP subclasses, whose
     qualified names end in `ddp_names`)."""
-    pending = [f for f in files if b"**" in f[2] and b"def " in f[2]]
+    # a top-level `def` whose parameters take `**`: decided on bytes, before any parse
+    pending = [f for f in files if b"**" in f[2] and _defines_kwargs_function(f[2])]
     last = {n.rsplit(".", 1)[-1] for n in ddp_names}
     names = {n.encode() for n in api_last_names() | last}
     parsed: dict[Path, _Parsed | None] = {}

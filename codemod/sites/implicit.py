@@ -50,27 +50,36 @@ class ImplicitFacts:
         return self._names
 
 
+def _names_any(data: bytes, needles: list[bytes]) -> bool:
+    """Whether `data` holds one of `needles`; every family name ends in Arguments or Config,
+    so for the family one `in` each rules out most files."""
+    family = needles and all(n.endswith((b"Arguments", b"Config")) for n in needles)
+    if family and b"Arguments" not in data and b"Config" not in data:
+        return False
+    return any(n in data for n in needles)
+
+
 def discover_hf_classes(files: Iterable[tuple[Path, str, bytes]]) -> frozenset[str]:
     """Qualified names of the classes in `files` (path, module, bytes) that subclass the
     TrainingArguments family, directly or through each other, decided on bytes first."""
-    pending = []  # (file, the bases of its class statements): read once, tested per round
-    for path, module, data in files:
-        bases = b"\n".join(_CLASS_BASES.findall(data)) if b"class" in data else b""
-        if bases:
-            pending.append((path, module, data, bases))
+    pending = [f for f in files if b"class" in f[2]]
     names = set(FAMILY_NAMES)
     parsed: set[Path] = set()
     defs = []
     found: set[str] = set()
+    new_names = set(names)
     while True:
-        needles = [n.encode() for n in sorted(names)]
+        needles = [n.encode() for n in sorted(new_names)]
         aliased = re.compile(rb"\b(?:" + b"|".join(re.escape(n) for n in needles) + rb")\s+as\s")
+        # A class naming one of this round's names among its bases, or an alias of one: a
+        # file that holds neither name's bytes holds neither (most files: cheap `in` tests).
         batch = [
             (path, module, data)
-            for path, module, data, bases in pending
+            for path, module, data in pending
             if path not in parsed
+            and _names_any(data, needles)
             and (
-                any(n in bases for n in needles)
+                any(n in b for b in _CLASS_BASES.findall(data) for n in needles)
                 or (b" as " in data and aliased.search(data) is not None)  # `import X as Y`
             )
         ]
@@ -90,7 +99,7 @@ def discover_hf_classes(files: Iterable[tuple[Path, str, bytes]]) -> frozenset[s
                 if any(b and (is_family(b) or facts.is_hf_class(b)) for b in d.bases):
                     found.add(qualname)
                     changed = True
-        new = {q.rsplit(".", 1)[-1] for q in found} - names
-        if not new:
+        new_names = {q.rsplit(".", 1)[-1] for q in found} - names
+        if not new_names:
             return frozenset(found)
-        names |= new
+        names |= new_names
