@@ -34,6 +34,7 @@ _OURS = (
     "DDP_CODEMOD_STEPS",
     "DDP_CODEMOD_MIN_STEPS",
     "DDP_CODEMOD_REPO_ID",
+    "DDP_CODEMOD_RECORD_PATHS",
     STATUS_ENV,
 )  # unset unless set here
 
@@ -54,6 +55,7 @@ class Trace:
     steps: int | None
     run_id: str
     min_steps: int | None = None  # the project's: the recorder writes at once until then
+    record_paths: int | None = None  # iterations whose code paths are recorded (None: 50)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ def environment(
         env["DDP_CODEMOD_MIN_STEPS"] = str(trace.min_steps)
     if repo is not None:
         env["DDP_CODEMOD_REPO_ID"] = repo
+    if trace.record_paths is not None:
+        env["DDP_CODEMOD_RECORD_PATHS"] = str(trace.record_paths)
     return env
 
 
@@ -211,9 +215,23 @@ def _remove_empty(created: Sequence[Path]) -> None:
             return
 
 
-def new_trace(command: Sequence[str], out: str, steps: int | None, cwd: Path) -> Trace:
+def new_trace(
+    command: Sequence[str],
+    out: str,
+    steps: int | None,
+    cwd: Path,
+    record_paths: int | None = None,
+) -> Trace:
     min_steps = project.load(cwd).min_steps
-    return Trace(tuple(command), (cwd / out).resolve(), cwd, steps, str(uuid.uuid4()), min_steps)
+    return Trace(
+        tuple(command),
+        (cwd / out).resolve(),
+        cwd,
+        steps,
+        str(uuid.uuid4()),
+        min_steps,
+        record_paths,
+    )
 
 
 def summary(result: TraceResult, out: Path, cwd: Path) -> str:
