@@ -65,6 +65,7 @@ class Process:
     files_read: dict[str, str] = field(default_factory=dict, compare=False)  # path -> sha256
     changed: tuple[str, ...] = ()  # files it read that no longer hold what it read
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # probe timings etc.
+    root: Path | None = field(default=None, compare=False)  # the repo it was loaded for
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ class Instance:
     iterations: int
     unused: dict[str, int]
     unused_sets_stable: bool
+    # the code paths that ran (branches.py reads them); None in evidence without them
+    code_paths: dict[str, Any] | None = field(default=None, compare=False)
 
     def paths(self) -> set[str]:
         found = {f.path for f in self.frames}
@@ -241,6 +244,7 @@ def _instance(process: Process, data: Any) -> Instance:
         iterations=_in_range(_get(data, "iterations", int), "iterations", 0, 1 << 63),
         unused=_counts(_get(data, "unused", dict), "unused"),
         unused_sets_stable=bool(data.get("unused_sets_stable", False)),
+        code_paths=_optional(data, "paths", dict, None),
     )
 
 
@@ -340,6 +344,7 @@ def parse(file: Path, data: bytes, repo: Repo, hashes: dict[str, str | None]) ->
         files_read=files_read,
         changed=_changed(files_read, repo.root, hashes),
         extra={k: v for k, v in doc.items() if k in ("probe",)},
+        root=repo.root,
     )
     return [_instance(process, item) for item in _get(doc, "instances", list)]
 
