@@ -37,8 +37,27 @@ SKIP_DIRS = {".git", ".ddp-codemod", "__pycache__", "node_modules", "site-packag
 MAX_REPO_FILES = 5000
 MAX_FILE_BYTES = 2 << 20
 _BUILTINS = frozenset(
-    "True False None len isinstance any all hasattr getattr int float bool min max abs sum "
-    "type callable torch".split()
+    [
+        "True",
+        "False",
+        "None",
+        "len",
+        "isinstance",
+        "any",
+        "all",
+        "hasattr",
+        "getattr",
+        "int",
+        "float",
+        "bool",
+        "min",
+        "max",
+        "abs",
+        "sum",
+        "type",
+        "callable",
+        "torch",
+    ]
 )
 MAX_DEPTH = 4  # self.method() calls followed
 
@@ -163,7 +182,7 @@ def _dotted(node: ast.AST) -> str:
 
 
 def _terminates(stmts: list[ast.stmt]) -> str:
-    """"return" / "loop" when the block always leaves by return/raise or continue/break."""
+    """ "return" / "loop" when the block always leaves by return/raise or continue/break."""
     if not stmts:
         return ""
     last = stmts[-1]
@@ -353,7 +372,9 @@ class _Walker:
         self.executed = executed
         self.found: list[Branch] = []
 
-    def cont(self, stmts: list[ast.stmt], after: frozenset[str], loop: frozenset[str]):
+    def cont(
+        self, stmts: list[ast.stmt], after: frozenset[str], loop: frozenset[str]
+    ) -> frozenset[str]:
         """Params reached running `stmts` and what follows them."""
         reached = self.cls.reach(stmts)
         end = _terminates(stmts)
@@ -481,9 +502,7 @@ def analyse_source(
         node = by_name.get(qualname) if isinstance(qualname, str) else None
         if node is None or not params:
             continue
-        bases = [
-            simple[b.id] for b in node.bases if isinstance(b, ast.Name) and b.id in simple
-        ]
+        bases = [simple[b.id] for b in node.bases if isinstance(b, ast.Name) and b.id in simple]
         cls = _Class(node, bases, params)
         forward = cls.methods.get("forward")
         if forward is None:
