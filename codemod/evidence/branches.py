@@ -223,6 +223,33 @@ class _Class:
                 ):
                     self.own.add(sub.attr)
         self._reach: dict[str, frozenset[str]] = {}
+        self.aliases: dict[str, str] = {}  # local name -> parameter attribute it holds
+
+    def alias(self, func: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        """Local names bound to a parameter attribute: `for layer in self.layers:`,
+        `for i, block in enumerate(self.blocks):`, `head = self.heads[k]`."""
+        self.aliases = {}
+        for sub in ast.walk(func):
+            if isinstance(sub, (ast.For, ast.AsyncFor)):
+                source, target = sub.iter, sub.target
+                if isinstance(source, ast.Call) and _dotted(source.func) in ("enumerate", "zip"):
+                    source = source.args[-1] if source.args else source
+                    if isinstance(target, ast.Tuple) and target.elts:
+                        target = target.elts[-1]
+            elif isinstance(sub, ast.Assign) and len(sub.targets) == 1:
+                source, target = sub.value, sub.targets[0]
+            else:
+                continue
+            while isinstance(source, ast.Subscript):
+                source = source.value
+            if (
+                isinstance(target, ast.Name)
+                and isinstance(source, ast.Attribute)
+                and isinstance(source.value, ast.Name)
+                and source.value.id == "self"
+                and source.attr in self.params
+            ):
+                self.aliases[target.id] = source.attr
 
     def reach(self, node: ast.AST | list[ast.stmt], depth: int = 0) -> frozenset[str]:
         """Parameter attributes `self.X` reached in `node`, through self.method() calls too."""
@@ -230,6 +257,9 @@ class _Class:
         found: set[str] = set()
         for top in nodes:
             for sub in ast.walk(top):
+                if isinstance(sub, ast.Name) and sub.id in self.aliases:
+                    found.add(self.aliases[sub.id])
+                    continue
                 if not (
                     isinstance(sub, ast.Attribute)
                     and isinstance(sub.value, ast.Name)
@@ -514,6 +544,7 @@ def analyse_source(
             if func.name in seen:
                 continue
             seen.add(func.name)
+            cls.alias(func)
             judge = _Judge(cls, func, facts)
             judge.module_names = module_names
             walker = _Walker(text, rel, cls, judge, executed)
