@@ -90,10 +90,13 @@ dist.destroy_process_group()
 """
 
 
-def _site(repo: Path, mode: str, *args: str) -> dict:
+def _site(repo: Path, mode: str, *args: str, expect: str = "") -> dict:
     (repo / "model.py").write_text(HEAD + FORWARDS[mode], encoding="utf-8")
     traced = trace(repo, torchrun("train.py", *args))
     assert traced.returncode == 0, traced.proc.stderr
+    if expect:  # trace's own last lines name the branch
+        assert "ddp-codemod: DDP at train.py:" in traced.proc.stderr
+        assert expect in traced.proc.stderr.splitlines()[-1]
     result = codemod(repo, "scan", ".", "--format", "json")
     assert result.returncode == 0, result.stderr
     (site,) = json.loads(result.stdout)["sites"]
@@ -113,7 +116,7 @@ def _line(repo: Path, text: str) -> int:
 
 
 def test_a_freeze_flag_set_by_the_training_loop_keeps_the_site_unknown(repo: Path):
-    site = _site(repo, "frozen")
+    site = _site(repo, "frozen", expect="1 branch that could skip parameters never ran")
     assert site["verdict"] == "unknown", site["reason"]
     line = _line(repo, "return x.sum() + y")
     assert f"model.py:{line} `if self.head_frozen:` (skips head)" in (site["reason"])

@@ -58,4 +58,7 @@ def trace(
         warning = tracing.below_root_warning(root, job.out, cwd, bool(result.evidence))
         click.echo(warning, err=True)
     click.echo(tracing.summary(result, job.out, cwd), err=True)
+    if result.evidence:
+        for line in tracing.unexercised(result, cwd):
+            click.echo(line, err=True)
     sys.exit(result.status)

@@ -268,6 +268,38 @@ def summary(result: TraceResult, out: Path, cwd: Path) -> str:
     return line + " (" + ", ".join(parts) + ")"
 
 
+def unexercised(result: TraceResult, cwd: Path) -> list[str]:
+    """One line per DDP instance (all ranks together) whose recorded code paths left a
+    branch that could skip parameters untaken; never fails the trace."""
+    try:
+        from collections import defaultdict
+
+        from codemod.evidence import branches
+        from codemod.evidence.load import Repo, load
+
+        instances, _ = load(result.evidence, Repo(cwd, root_commit(cwd)))
+        groups: dict[tuple[str, int, int], list[object]] = defaultdict(list)
+        for inst in instances:
+            if inst.code_paths is None:
+                continue
+            cs = inst.call_site
+            key = (cs.path, cs.line, 0) if cs else ("(framework)", 0, len(groups))
+            groups[key].append(inst.code_paths)
+        lines = []
+        for (path, line, _), paths in sorted(groups.items()):
+            found = branches.analyse(cwd, paths)  # type: ignore[arg-type]
+            if found.risky:
+                n = len(found.risky)
+                where = f"{path}:{line}" if line else path
+                lines.append(
+                    f"ddp-codemod: DDP at {where}: {n} branch{'es' if n > 1 else ''} that "
+                    f"could skip parameters never ran: {branches.describe(found.risky)}"
+                )
+        return lines
+    except Exception as exc:  # the run is over; this is advice only
+        return [f"ddp-codemod: could not check the recorded code paths: {exc!r}"]
+
+
 def root_above(cwd: Path) -> Path | None:
     """The repo root that holds `cwd` when trace runs below it; None when `cwd` is a root
     of its own (`.git` or a [tool.ddp-codemod] table) or nothing above is one."""
