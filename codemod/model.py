@@ -117,6 +117,9 @@ class Site:
     unused: tuple[tuple[str, int], ...] = ()  # unsafe: parameter -> iterations without gradient
     evidence: tuple[RunSummary, ...] = ()  # the runs that cover the site
     changed: bool = False
+    # branches that could skip parameters and never ran (JSON dicts: path, line, ...)
+    unexercised: tuple[dict[str, object], ...] = ()
+    fixed_by_config: tuple[dict[str, object], ...] = ()
 
     @property
     def rewritable(self) -> bool:
@@ -231,3 +234,5 @@ class Coverage:
     reason: str
     unused: dict[str, int]
     runs: tuple[RunSummary, ...]
+    unexercised: tuple[dict[str, object], ...] = ()  # see codemod.evidence.branches
+    fixed_by_config: tuple[dict[str, object], ...] = ()

@@ -27,8 +27,17 @@ from codemod.model import EVIDENCE_DIR
     metavar="N",
     help="End the run cleanly once every DDP instance has done N synchronising iterations.",
 )
+@click.option(
+    "--record-paths",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Record which lines of the model's forward code ran in the first N iterations "
+    "(default 50; --steps records every step; 0 turns it off).",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def trace(out: str, steps: int | None, command: tuple[str, ...]) -> NoReturn:
+def trace(
+    out: str, steps: int | None, record_paths: int | None, command: tuple[str, ...]
+) -> NoReturn:
     """Run COMMAND (after --) with the DDP recorder and keep its evidence.
 
     Run it from the repo root: evidence paths are relative to the current directory (a run
@@ -38,7 +47,7 @@ def trace(out: str, steps: int | None, command: tuple[str, ...]) -> NoReturn:
     from codemod.evidence import trace as tracing
 
     cwd = Path.cwd()
-    job = tracing.new_trace(command, out, steps, cwd)
+    job = tracing.new_trace(command, out, steps, cwd, record_paths)
     try:
         result = tracing.run(job)
     except tracing.TraceError as exc:
@@ -49,4 +58,7 @@ def trace(out: str, steps: int | None, command: tuple[str, ...]) -> NoReturn:
         warning = tracing.below_root_warning(root, job.out, cwd, bool(result.evidence))
         click.echo(warning, err=True)
     click.echo(tracing.summary(result, job.out, cwd), err=True)
+    if result.evidence:
+        for line in tracing.unexercised(result, cwd):
+            click.echo(line, err=True)
     sys.exit(result.status)

@@ -68,6 +68,7 @@ class Process:
     # versions of the frameworks the process had loaded ({"transformers": "5.24.0"}): what
     # settles a default that changed between versions, where the repo pins none
     frameworks: dict[str, str] = field(default_factory=dict, compare=False)
+    root: Path | None = field(default=None, compare=False)  # the repo it was loaded for
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ class Instance:
     iterations: int
     unused: dict[str, int]
     unused_sets_stable: bool
+    # the code paths that ran (branches.py reads them); None in evidence without them
+    code_paths: dict[str, Any] | None = field(default=None, compare=False)
 
     def paths(self) -> set[str]:
         found = {f.path for f in self.frames}
@@ -244,6 +247,7 @@ def _instance(process: Process, data: Any) -> Instance:
         iterations=_in_range(_get(data, "iterations", int), "iterations", 0, 1 << 63),
         unused=_counts(_get(data, "unused", dict), "unused"),
         unused_sets_stable=bool(data.get("unused_sets_stable", False)),
+        code_paths=_optional(data, "paths", dict, None),
     )
 
 
@@ -361,6 +365,7 @@ def parse(file: Path, data: bytes, repo: Repo, hashes: dict[str, str | None]) ->
         changed=_changed(files_read, repo.root, hashes),
         extra={k: v for k, v in doc.items() if k in ("probe",)},
         frameworks=_frameworks(_optional(doc, "frameworks", dict, {})),
+        root=repo.root,
     )
     return [_instance(process, item) for item in _get(doc, "instances", list)]
 

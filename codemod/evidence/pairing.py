@@ -283,6 +283,33 @@ def _measured(runs: tuple[RunSummary, ...]) -> str:
     return out
 
 
+def _unseen(instances: list[Instance], runs: tuple[RunSummary, ...], clean: str) -> Coverage | None:
+    """Clean evidence that recorded its code paths: None when no branch that could skip
+    parameters went untaken; else thin coverage naming those branches. Evidence without
+    paths (older files, the probe) keeps the verdict it had."""
+    recorded = [i.code_paths for i in instances if i.code_paths is not None]
+    root = next((i.process.root for i in instances if i.process.root is not None), None)
+    if not recorded or root is None:
+        return None
+    from codemod.evidence import branches
+
+    found = branches.analyse(root, recorded)
+    fixed = tuple(b.as_json() for b in found.fixed)
+    if not found.risky:
+        if fixed:
+            return Coverage(State.SAFE, clean + _measured(runs), {}, runs, (), fixed)
+        return None
+    n = len(found.risky)
+    reason = (
+        f"{clean}, but {n} branch{'es' if n > 1 else ''} that skip{'' if n > 1 else 's'} "
+        f"parameters never ran: {branches.describe(found.risky)}; trace long enough to take "
+        f"{'them' if n > 1 else 'it'}, or allowlist the site if "
+        f"{'they' if n > 1 else 'it'} cannot run in training"
+    )
+    risky = tuple(b.as_json() for b in found.risky)
+    return Coverage(State.THIN, reason, {}, runs, risky, fixed)
+
+
 def _judge(instances: list[Instance], min_steps: int) -> Coverage:
     runs = _summaries(instances)
     unused: dict[str, int] = {}
@@ -328,13 +355,12 @@ def _judge(instances: list[Instance], min_steps: int) -> Coverage:
             shown = ", ".join(run.changed[:3]) + (" ..." if len(run.changed) > 3 else "")
             changed.append(f"`{run.command}` read files that changed since: {shown}")
         else:
-            return Coverage(
-                State.SAFE,
+            reason = (
                 f"every synchronising iteration of `{run.command}` (world size {run.world_size}, "
                 f"{run.iterations}+ iterations per rank) gave every trainable parameter a gradient"
-                + _measured(runs),
-                {},
-                runs,
+            )
+            return _unseen(instances, runs, reason) or Coverage(
+                State.SAFE, reason + _measured(runs), {}, runs
             )
     if changed:
         return Coverage(State.STALE, "; ".join(changed) + "; trace again", {}, runs)

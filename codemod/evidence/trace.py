@@ -34,6 +34,7 @@ _OURS = (
     "DDP_CODEMOD_STEPS",
     "DDP_CODEMOD_MIN_STEPS",
     "DDP_CODEMOD_REPO_ID",
+    "DDP_CODEMOD_RECORD_PATHS",
     STATUS_ENV,
 )  # unset unless set here
 
@@ -54,6 +55,7 @@ class Trace:
     steps: int | None
     run_id: str
     min_steps: int | None = None  # the project's: the recorder writes at once until then
+    record_paths: int | None = None  # iterations whose code paths are recorded (None: 50)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ def environment(
         env["DDP_CODEMOD_MIN_STEPS"] = str(trace.min_steps)
     if repo is not None:
         env["DDP_CODEMOD_REPO_ID"] = repo
+    if trace.record_paths is not None:
+        env["DDP_CODEMOD_RECORD_PATHS"] = str(trace.record_paths)
     return env
 
 
@@ -211,9 +215,23 @@ def _remove_empty(created: Sequence[Path]) -> None:
             return
 
 
-def new_trace(command: Sequence[str], out: str, steps: int | None, cwd: Path) -> Trace:
+def new_trace(
+    command: Sequence[str],
+    out: str,
+    steps: int | None,
+    cwd: Path,
+    record_paths: int | None = None,
+) -> Trace:
     min_steps = project.load(cwd).min_steps
-    return Trace(tuple(command), (cwd / out).resolve(), cwd, steps, str(uuid.uuid4()), min_steps)
+    return Trace(
+        tuple(command),
+        (cwd / out).resolve(),
+        cwd,
+        steps,
+        str(uuid.uuid4()),
+        min_steps,
+        record_paths,
+    )
 
 
 def summary(result: TraceResult, out: Path, cwd: Path) -> str:
@@ -248,6 +266,38 @@ def summary(result: TraceResult, out: Path, cwd: Path) -> str:
     if silent > 0:
         parts.append(f"{silent} wrote nothing (ended before the first write?)")
     return line + " (" + ", ".join(parts) + ")"
+
+
+def unexercised(result: TraceResult, cwd: Path) -> list[str]:
+    """One line per DDP instance (all ranks together) whose recorded code paths left a
+    branch that could skip parameters untaken; never fails the trace."""
+    try:
+        from collections import defaultdict
+
+        from codemod.evidence import branches
+        from codemod.evidence.load import Repo, load
+
+        instances, _ = load(result.evidence, Repo(cwd, root_commit(cwd)))
+        groups: dict[tuple[str, int, int], list[object]] = defaultdict(list)
+        for inst in instances:
+            if inst.code_paths is None:
+                continue
+            cs = inst.call_site
+            key = (cs.path, cs.line, 0) if cs else ("(framework)", 0, len(groups))
+            groups[key].append(inst.code_paths)
+        lines = []
+        for (path, line, _), paths in sorted(groups.items()):
+            found = branches.analyse(cwd, paths)  # type: ignore[arg-type]
+            if found.risky:
+                n = len(found.risky)
+                where = f"{path}:{line}" if line else path
+                lines.append(
+                    f"ddp-codemod: DDP at {where}: {n} branch{'es' if n > 1 else ''} that "
+                    f"could skip parameters never ran: {branches.describe(found.risky)}"
+                )
+        return lines
+    except Exception as exc:  # the run is over; this is advice only
+        return [f"ddp-codemod: could not check the recorded code paths: {exc!r}"]
 
 
 def root_above(cwd: Path) -> Path | None:

@@ -50,6 +50,11 @@ WRITE_INTERVAL_S = 1.0
 DEFAULT_MIN_STEPS = 3
 _HERE = os.path.dirname(os.path.realpath(__file__))
 _PATCHED = "_ddp_codemod_original_init"
+# Code paths: lines run in the repo's module code during the first iterations.
+DEFAULT_RECORD_PATHS = 50
+MAX_PATH_FILES = 64
+MAX_PATH_LINES = 20000  # per file
+MAX_PATH_MODULES = 256  # module classes per file
 
 
 # Frameworks whose defaults decide the flag (HF Trainer, Lightning < 2.0): their versions
@@ -109,6 +114,10 @@ class _Instance:
         self.first_unused: tuple[int, ...] | None = None
         self.stable = True
         self._static: str | None = None  # JSON of the fields that never change
+        # code paths (see _Paths): None until the first recorded forward decides
+        self.paths: dict[str, Any] | None = None
+        self.path_lines: dict[Any, set[int]] = {}  # code object -> lines run
+        self.path_iterations = 0
 
     def release(self) -> None:
         self.nodes = []
@@ -177,11 +186,17 @@ class _Instance:
             "unused_sets_stable": self.stable,
         }
 
+    def counts(self) -> dict[str, Any]:
+        counts = self._counts()
+        if self.paths is not None:
+            counts["paths"] = _paths_json(self)
+        return counts
+
     def as_json(self) -> dict[str, Any]:
         data = {"index": self.index}
         data.update(self.info)
         data["parameters"] = self.names
-        data.update(self._counts())
+        data.update(self.counts())
         return data
 
     def json_text(self) -> str:
@@ -191,7 +206,170 @@ class _Instance:
             static.update(self.info)
             static["parameters"] = self.names
             self._static = json.dumps(static)[:-1]
-        return self._static + ", " + json.dumps(self._counts())[1:]
+        return self._static + ", " + json.dumps(self.counts())[1:]
+
+
+def _paths_json(inst: _Instance) -> dict[str, Any]:
+    """The instance's "paths" evidence: lines run per repo file, and the module classes."""
+    paths = inst.paths or {}
+    if "skipped" in paths:
+        return {"skipped": paths["skipped"], "recorded_iterations": 0}
+    lines: dict[str, set[int]] = {}
+    names = paths.get("rel", {})
+    for code, seen in list(inst.path_lines.items()):
+        rel = names.get(code.co_filename)
+        if rel is not None:
+            lines.setdefault(rel, set()).update(seen)
+    files = {}
+    for rel, digest in sorted(paths.get("sha256", {}).items()):
+        ran = sorted(lines.get(rel, ()))
+        files[rel] = {"sha256": digest, "lines": ran[:MAX_PATH_LINES]}
+        if len(ran) > MAX_PATH_LINES:
+            files[rel]["truncated"] = True
+    modules = {}
+    for rel, table in sorted(paths.get("modules", {}).items()):
+        modules[rel] = [
+            {"class": qualname, "line": line, "params": sorted(params)}
+            for (qualname, line), params in sorted(table.items())
+        ]
+    out: dict[str, Any] = {
+        "files": files,
+        "modules": modules,
+        "recorded_iterations": inst.path_iterations,
+    }
+    if paths.get("compiled"):
+        out["compiled"] = "compiled: paths not recorded"
+    if paths.get("incomplete"):
+        out["incomplete"] = paths["incomplete"]
+    return out
+
+
+class _Paths:
+    """Which lines of the repo's module code ran, during the first `limit` iterations.
+
+    sys.settrace with a global function that returns a local tracer only for code objects
+    of the watched files (the files holding the forward of a module class inside a recorded
+    model, so helpers defined there count too) and None for everything else; installed at
+    the first recorded forward, removed once every instance did `limit` iterations. Never
+    installed over another tracer (coverage, a debugger): that is said in the evidence.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.state = "idle"  # "idle", "on", "done"
+        self.files: dict[str, str] = {}  # co_filename -> repo path
+        self.watch: dict[Any, bool] = {}  # code object -> watched
+        self.current: _Instance | None = None
+        self.tracer = self._global  # one bound method, so `sys.gettrace() is` can tell
+
+    def _global(self, frame: Any, event: str, arg: Any) -> Any:
+        try:
+            code = frame.f_code
+            watched = self.watch.get(code)
+            if watched is None:
+                watched = self.watch[code] = code.co_filename in self.files
+            if not watched or self.current is None:
+                return None
+            table = self.current.path_lines
+            lines = table.get(code)
+            if lines is None:
+                lines = table[code] = set()
+            add = lines.add
+
+            def local(frame: Any, event: str, arg: Any) -> Any:
+                if event == "line":
+                    add(frame.f_lineno)
+                return local
+
+            return local
+        except Exception:
+            return None
+
+    def start(self, recorder: Recorder, inst: _Instance, ddp: Any) -> None:
+        """A grad-enabled forward of `inst`: begin (or go on) recording its paths."""
+        if self.state == "done":
+            if inst.paths is None:
+                inst.paths = {"skipped": "path recording had ended before its first forward"}
+            return
+        if inst.paths is None:
+            inst.paths = self._describe(recorder, ddp)
+            self.watch = {}
+        if "skipped" in inst.paths:
+            return
+        if self.state == "idle":
+            if sys.gettrace() is not None:
+                inst.paths = {"skipped": "another tracer is active"}
+                self.state = "done"
+                return
+            sys.settrace(self.tracer)
+            self.state = "on"
+        elif sys.gettrace() is not self.tracer:
+            inst.paths["incomplete"] = "another tracer replaced the recorder's"
+        self.current = inst
+
+    def closed(self, recorder: Recorder) -> None:
+        """An iteration closed: stop once every live instance did `limit` iterations."""
+        if self.state != "on":
+            return
+        for inst in recorder.instances:
+            if inst.paths is not None and "skipped" not in inst.paths:
+                inst.path_iterations = inst.iterations
+        live = [i for i in recorder.instances if i.forwards and i.ref() is not None]
+        if live and all(i.iterations >= self.limit for i in live):
+            self.stop()
+
+    def stop(self) -> None:
+        if self.state == "on" and sys.gettrace() is self.tracer:
+            sys.settrace(None)
+        self.state = "done"
+        self.current = None
+
+    def _describe(self, recorder: Recorder, ddp: Any) -> dict[str, Any]:
+        """The module classes of the model whose forward is repo code, and their files."""
+        sources = recorder._sources
+        if sources is None:
+            return {"skipped": "no repo root"}
+        modules: dict[str, dict[tuple[str, int], set[str]]] = {}
+        digests: dict[str, str] = {}
+        compiled = False
+        for module in ddp.module.modules():
+            cls = type(module)
+            if cls.__name__ == "OptimizedModule" or hasattr(module, "_orig_mod"):
+                compiled = True
+            owner = next((k for k in cls.__mro__ if "forward" in k.__dict__), None)
+            forward = owner.__dict__["forward"] if owner is not None else None
+            while hasattr(forward, "__wrapped__"):
+                forward = forward.__wrapped__
+            code = getattr(forward, "__code__", None)
+            if code is None or owner is None:
+                continue
+            rel = sources.repo_path(code.co_filename)
+            if rel is None:
+                continue
+            if rel not in digests:
+                if len(digests) >= MAX_PATH_FILES:
+                    continue
+                digest = _files.file_sha256(sources.real(code.co_filename))
+                if digest is None:
+                    continue
+                digests[rel] = digest
+            self.files[code.co_filename] = rel
+            table = modules.setdefault(rel, {})
+            key = (owner.__qualname__, code.co_firstlineno)
+            if key not in table and len(table) >= MAX_PATH_MODULES:
+                continue
+            params = table.setdefault(key, set())
+            for name, child in module.named_children():
+                if any(p.requires_grad for p in child.parameters()):
+                    params.add(name)
+            for name, param in module.named_parameters(recurse=False):
+                if param.requires_grad:
+                    params.add(name)
+        rel_of = {name: rel for name, rel in self.files.items() if rel in digests}
+        out: dict[str, Any] = {"modules": modules, "sha256": digests, "rel": rel_of}
+        if compiled:
+            out = {"skipped": "compiled: paths not recorded"}
+        return out
 
 
 class _PreHook:
@@ -318,6 +496,8 @@ class Recorder:
         self.command = self._command(environ.get("DDP_CODEMOD_COMMAND"))
         self.steps = self._steps(environ.get("DDP_CODEMOD_STEPS"))
         self.min_steps = self._steps(environ.get("DDP_CODEMOD_MIN_STEPS")) or DEFAULT_MIN_STEPS
+        self.path_limit = self._path_limit(environ.get("DDP_CODEMOD_RECORD_PATHS"))
+        self._paths = _Paths(self.path_limit) if self.path_limit else None
         self.host = socket.gethostname()
         self.path = os.path.join(self.out, _source.evidence_name(self.host, self.pid))
         self.finished = False
@@ -343,6 +523,9 @@ class Recorder:
         noted (the child was shaped by them). Cheap: no I/O, DataLoader workers fork often.
         """
         self.parent_pid, self.pid = self.pid, os.getpid()
+        if self._paths is not None:  # a DataLoader worker must not keep the tracer
+            self._stop_paths()
+            self._paths = _Paths(self.path_limit)
         self.path = os.path.join(self.out, _source.evidence_name(self.host, self.pid))
         self.instances = []
         self.errors = []
@@ -388,6 +571,18 @@ class Recorder:
             self.report("DDP_CODEMOD_STEPS", exc)
             return None
         return steps if steps > 0 else None
+
+    def _path_limit(self, raw: str | None) -> int:
+        """Iterations whose code paths are recorded: all of them under --steps."""
+        limit = DEFAULT_RECORD_PATHS
+        if raw:
+            try:
+                limit = max(0, int(raw))
+            except ValueError as exc:
+                self.report("DDP_CODEMOD_RECORD_PATHS", exc)
+        if limit and self.steps is not None:
+            limit = max(limit, self.steps)
+        return limit
 
     # -- patching ----------------------------------------------------------------------------
     def patch(self, module: Any) -> None:
@@ -627,14 +822,31 @@ class Recorder:
             if module is not inst.ref() or not self._torch.is_grad_enabled():
                 return  # a copy sharing our hook, or a teacher/EMA/eval forward
             if inst.close():
+                self._paths_closed()
                 self._closed(inst)
             elif self._dirty:
                 self._maybe_write()
             if self.steps is not None and self._all_done(self.steps):
                 self.stop()
             inst.open(bool(getattr(module, "require_backward_grad_sync", True)))
+            if self._paths is not None:
+                self._paths.start(self, inst, module)
         except Exception as exc:
             self.report("the DDP forward pre-hook", exc)
+            self._stop_paths()
+
+    def _paths_closed(self) -> None:
+        if self._paths is not None:
+            try:
+                self._paths.closed(self)
+            except Exception as exc:
+                self.report("recording code paths", exc)
+                self._stop_paths()
+
+    def _stop_paths(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._paths is not None:
+                self._paths.stop()
 
     def _all_done(self, steps: int) -> bool:
         live = [i for i in self.instances if i.forwards and i.ref() is not None]
@@ -643,6 +855,7 @@ class Recorder:
     def stop(self) -> None:
         """--steps reached: write, wait for the other ranks, and leave before DDP's collectives."""
         self.finished = True
+        self._stop_paths()
         self.write()
         rank = self.rank[0] if self.rank else 0
         try:
@@ -667,6 +880,8 @@ class Recorder:
         try:
             for inst in self.instances:
                 inst.close(at_exit=True)
+            self._paths_closed()
+            self._stop_paths()
             self.finished = True
         except Exception as exc:
             self.report("closing iterations at exit", exc)

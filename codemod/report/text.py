@@ -41,6 +41,10 @@ def site_json(site: Site, with_changed: bool) -> dict[str, Any]:
         out["unused"] = dict(site.unused)
     if site.evidence:
         out["evidence"] = [run.as_json() for run in site.evidence]
+    if site.unexercised:
+        out["unexercised"] = [dict(b) for b in site.unexercised]
+    if site.fixed_by_config:
+        out["fixed_by_config"] = [dict(b) for b in site.fixed_by_config]
     if with_changed:
         out["changed"] = site.changed
     return out

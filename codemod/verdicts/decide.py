@@ -22,6 +22,8 @@ def _with(site: Site, verdict: Verdict, reason: str, coverage: Coverage | None =
         reason=reason,
         unused=tuple(sorted(coverage.unused.items())),
         evidence=coverage.runs,
+        unexercised=coverage.unexercised,
+        fixed_by_config=coverage.fixed_by_config,
     )
 
 
