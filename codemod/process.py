@@ -377,6 +377,7 @@ def _json(
     chosen = _decide(file, list(found), {}, ctx, outcome)
     if not (ctx.rewrite and chosen):
         return
+    _check_size(data)  # the same limit as every other rewrite
     if not round_trips(source, data):
         raise _Failed("not rewritten: its bytes do not survive decoding and encoding unchanged")
     try:

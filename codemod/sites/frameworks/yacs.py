@@ -32,6 +32,12 @@ _REASON = (
 def yacs_default(finder: Finder, node: ast.Assign, target: ast.expr, dotted: str) -> bool:
     if "." not in dotted or not YACS_KEY.match(dotted.rsplit(".", 1)[-1]):
         return False
+    _report(finder, node, target, dotted)
+    return True
+
+
+def _report(finder: Finder, node: ast.Assign, target: ast.expr, dotted: str) -> None:
+    """A yacs default: a config-py site that is only ever reported."""
     edit = finder.edit("assign", node, dotted)
     finder.add(
         node,
@@ -44,7 +50,6 @@ def yacs_default(finder: Finder, node: ast.Assign, target: ast.expr, dotted: str
         edit,
         report_only=_REASON,
     )
-    return True
 
 
 def _config_names(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
@@ -75,17 +80,5 @@ def add_config_default(finder: Finder, node: ast.Assign) -> None:
     dotted = dotted_name(target)
     if dotted is None or "." not in dotted or not YACS_KEY.match(dotted.rsplit(".", 1)[-1]):
         return
-    if dotted.split(".", 1)[0] not in _config_names(function):
-        return
-    edit = finder.edit("assign", node, dotted)
-    finder.add(
-        node,
-        target,
-        Kind.CONFIG_PY,
-        dotted,
-        node.value,
-        Fix.WRITE_FALSE,
-        "",
-        edit,
-        report_only=_REASON,
-    )
+    if dotted.split(".", 1)[0] in _config_names(function):
+        _report(finder, node, target, dotted)
