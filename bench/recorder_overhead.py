@@ -1,6 +1,6 @@
 """What the recorder costs the user: step times of real jobs, traced and not, world size 2.
 
-    python bench/recorder_overhead.py [--pairs 4] [--steps 30] [--warmup 5]
+    python bench/recorder_overhead.py [--pairs 4] [--steps 30] [--warmup 5] [--record-paths N]
 
 Three jobs, each run as plain `torchrun` and as `ddp-codemod trace -- torchrun ...` in
 alternating order (swapped every other pair), same seed and data, find_unused_parameters=True,
@@ -144,7 +144,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run(job: str, steps: int, out: Path, traced: bool) -> dict[str, Any]:
+def _run(
+    job: str, steps: int, out: Path, traced: bool, record_paths: int | None = None
+) -> dict[str, Any]:
     command = [
         sys.executable,
         "-m",
@@ -159,7 +161,18 @@ def _run(job: str, steps: int, out: Path, traced: bool) -> dict[str, Any]:
         str(steps),
     ]
     if traced:
-        command = [sys.executable, "-m", "codemod", "trace", "--out", str(out), "--", *command]
+        paths = [] if record_paths is None else ["--record-paths", str(record_paths)]
+        command = [
+            sys.executable,
+            "-m",
+            "codemod",
+            "trace",
+            "--out",
+            str(out),
+            *paths,
+            "--",
+            *command,
+        ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DDP_CODEMOD_")}
     env.update(OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -194,6 +207,13 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=4, help="alternating run pairs per job")
     parser.add_argument("--steps", type=int, default=30, help="steps per run")
     parser.add_argument("--warmup", type=int, default=5, help="steps left out of each run")
+    parser.add_argument(
+        "--record-paths",
+        type=int,
+        default=None,
+        metavar="N",
+        help="trace --record-paths N (0: no path recording) [default: trace's own]",
+    )
     args = parser.parse_args()
     if args.worker:
         _worker(args.worker, args.steps)
@@ -216,7 +236,9 @@ def main() -> None:
             writes, files = [], 0
             for pair in range(args.pairs):
                 for traced in (False, True) if pair % 2 == 0 else (True, False):
-                    result = _run(job, args.steps, Path(tmp) / f"{job}{pair}", traced)
+                    result = _run(
+                        job, args.steps, Path(tmp) / f"{job}{pair}", traced, args.record_paths
+                    )
                     steps[traced] += result["times"][args.warmup :]
                     if "job_s" in result:
                         wall[traced].append(result["job_s"])
