@@ -24,7 +24,7 @@ MARK = "::readme-step::"
 # and examples/unused_layer, then scan and apply there) are not run here.
 SKIPPED_SECTIONS = {
     "Probe: True and False side by side": "the probe's wording follows measured noise "
-    "(\"saves N%\" or \"no measurable difference\"), which masking numbers cannot hide; its "
+    '("saves N%" or "no measurable difference"), which masking numbers cannot hide; its '
     "blocks (probe of examples/tiny_detector and examples/unused_layer, then scan and apply "
     "there) run for real in tests/test_probe.py, without comparing the README's text"
 }
