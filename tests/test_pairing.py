@@ -670,3 +670,14 @@ def test_unrecorded_sources_must_be_repo_paths(repo: Path):
     code, report, _ = run_cli(repo, "scan", ".")
     assert code == 2
     assert "names a path outside the repo" in report["errors"][0]["message"]
+
+
+def test_stale_probe_evidence_says_probe_again(repo: Path):
+    write_run(repo, [[traced(repo)], [traced(repo)]], kind="probe")
+    (repo / "train.py").write_text(
+        TRAIN.replace("device_ids=[rank]", "device_ids=[rank], bucket_cap_mb=50")
+    )
+    _, report, _ = run_cli(repo, "scan", ".")
+    site = only_site(report)
+    assert site["verdict"] == "stale"
+    assert "probed it; probe again" in site["reason"]

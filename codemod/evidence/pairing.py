@@ -155,13 +155,20 @@ def cover(
             runs = _summaries(collector.stale[i])
             out[i] = Coverage(
                 State.STALE,
-                f"the code changed since `{runs[0].command}` traced it; trace again",
+                f"the code changed since `{runs[0].command}` {_redo(runs)}",
                 {},
                 runs,
             )
         elif i in collector.ambiguous:
             out[i] = Coverage(State.AMBIGUOUS, collector.ambiguous[i], {}, ())
     return out
+
+
+def _redo(runs: tuple[RunSummary, ...], done: str = "traced it; ") -> str:
+    """`traced it; trace again`, or for probe evidence `probed it; probe again`."""
+    if runs and all(r.kind == "probe" for r in runs):
+        return done.replace("traced", "probed") + "probe again"
+    return done + "trace again"
 
 
 def _command(inst: Instance) -> str:
@@ -363,7 +370,7 @@ def _judge(instances: list[Instance], min_steps: int) -> Coverage:
                 State.SAFE, reason + _measured(runs), {}, runs
             )
     if changed:
-        return Coverage(State.STALE, "; ".join(changed) + "; trace again", {}, runs)
+        return Coverage(State.STALE, "; ".join(changed) + "; " + _redo(runs, ""), {}, runs)
     return Coverage(State.THIN, "evidence too thin: " + "; ".join(problems), {}, runs)
 
 
@@ -409,7 +416,7 @@ def file_coverage(
         runs = _summaries(stale)
         return Coverage(
             State.STALE,
-            f"the file changed since `{runs[0].command}` read it; trace again",
+            f"the file changed since `{runs[0].command}` read it; {_redo(runs, '')}",
             {},
             runs,
         )
