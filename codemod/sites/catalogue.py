@@ -45,11 +45,8 @@ KeywordHandler = Callable[["Finder", "ast.Call", "ast.keyword", "Edit"], None]
 # A module-level `dotted.name = value`; returns True when it was a site of its own.
 AssignmentHandler = Callable[["Finder", "ast.Assign", "ast.expr", str], bool]
 # Any visited node of one ast type (the finder visits only subtrees on lines that
-# mention the setting, so this stays cheap).
+# mention the setting or, for implicit sites, name their API, so this stays cheap).
 NodeHandler = Callable[["Finder", Any], None]
-# Any call or class statement: implicit sites, where no keyword names the setting.
-CallHandler = Callable[["Finder", "ast.Call"], None]
-ClassHandler = Callable[["Finder", "ast.ClassDef"], None]
 _H = TypeVar("_H")
 
 _EXACT: dict[str, tuple[Kind, Fix]] = {}
@@ -60,8 +57,6 @@ _KWARGS_PARAMS: dict[tuple[str, str, str], tuple[Kind, Fix]] = {}
 _KEYWORDS: dict[str, KeywordHandler] = {}
 _ASSIGNMENTS: list[AssignmentHandler] = []
 _NODES: dict[type, list[NodeHandler]] = {}
-_CALLS: list[CallHandler] = []
-_CLASSES: list[ClassHandler] = []
 _loaded = False
 
 
@@ -124,18 +119,6 @@ def node(*types: type) -> Callable[[_H], _H]:
     return register
 
 
-def call(handler: _H) -> _H:
-    """Register a handler for every call the finder visits (implicit defaults)."""
-    _CALLS.append(handler)  # type: ignore[arg-type]
-    return handler
-
-
-def class_statement(handler: _H) -> _H:
-    """Register a handler for class statements (argument dataclasses)."""
-    _CLASSES.append(handler)  # type: ignore[arg-type]
-    return handler
-
-
 def load() -> None:
     """Import every framework module once; each registers itself on import."""
     global _loaded
@@ -193,16 +176,6 @@ def assignment_handlers() -> list[AssignmentHandler]:
 def node_handlers() -> dict[type, list[NodeHandler]]:
     load()
     return _NODES
-
-
-def call_handlers() -> list[CallHandler]:
-    load()
-    return _CALLS
-
-
-def class_handlers() -> list[ClassHandler]:
-    load()
-    return _CLASSES
 
 
 def false_like(word: str) -> str:

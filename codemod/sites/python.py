@@ -26,8 +26,6 @@ from codemod.sites.catalogue import (
     KEYWORD,
     Api,
     assignment_handlers,
-    call_handlers,
-    class_handlers,
     is_factory,
     keyword_handlers,
     known_api,
@@ -150,7 +148,6 @@ class Finder:
             ast.Call: self.visit_Call,
             ast.Dict: self.visit_Dict,
             ast.Assign: self.visit_Assign,
-            ast.ClassDef: self.visit_ClassDef,
         }
         self._node_handlers = node_handlers()
 
@@ -272,8 +269,6 @@ class Finder:
 
     # Sites ---------------------------------------------------------------------------
     def visit_Call(self, node: ast.Call) -> None:
-        for call_handler in call_handlers():
-            call_handler(self, node)
         handlers = keyword_handlers()
         keywords = [kw for kw in node.keywords if kw.arg in DICT_KEYS or kw.arg in handlers]
         if not keywords:
@@ -313,10 +308,6 @@ class Finder:
             assert kw.arg is not None
             self.add(node, kw, api.kind, kw.arg, kw.value, api.fix, qualname, edit, report_only=why)
             return
-
-    def visit_ClassDef(self, node: ast.ClassDef) -> None:
-        for handler in class_handlers():
-            handler(self, node)
 
     def visit_Dict(self, node: ast.Dict) -> None:
         for key, value in zip(node.keys, node.values):

@@ -175,7 +175,7 @@ def training_arguments(finder: Finder, call: ast.Call, kw: ast.keyword, edit: Ed
     finder.add(call, kw, HF_TRAINER, kw.arg, kw.value, Fix.WRITE_FALSE, callee, edit)
 
 
-@catalogue.call
+@catalogue.node(ast.Call)
 def implicit_training_arguments(finder: Finder, call: ast.Call) -> None:
     """`TrainingArguments(output_dir=...)` without the keyword: the default turns it on."""
     if not _candidate(finder, call.func):
@@ -215,7 +215,7 @@ def _is_dataclass(finder: Finder, node: ast.ClassDef) -> bool:
     return False
 
 
-@catalogue.class_statement
+@catalogue.node(ast.ClassDef)
 def argument_dataclass(finder: Finder, node: ast.ClassDef) -> None:
     """`ddp_find_unused_parameters: bool = field(default=True)` in a @dataclass that
     subclasses the family: the default every run that parses this class gets."""

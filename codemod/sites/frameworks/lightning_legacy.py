@@ -189,7 +189,7 @@ def settle(
     return site, coverage
 
 
-@catalogue.call
+@catalogue.node(ast.Call)
 def legacy_defaults(finder: Finder, call: ast.Call) -> None:
     name = _last_name(call.func)
     if name in finder.implicit_names:  # `from pytorch_lightning import Trainer as PLTrainer`
