@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,9 +107,9 @@ def process(file: FileContext, data: bytes, ctx: Context) -> FileOutcome:
     try:
         source = decode(data)
         if file.file.name.endswith(YAML_SUFFIXES):
-            _yaml(file, data, source, ctx, outcome)
+            _data_file(_yaml_format(), file, data, source, ctx, outcome)
         elif file.file.name.endswith(".json"):
-            _json(file, data, source, ctx, outcome)
+            _data_file(_json_format(), file, data, source, ctx, outcome)
         elif file.file.name.endswith(".ipynb"):
             _notebook(file, data, source, ctx, outcome)
         elif file.file.name.endswith(SHELL_SUFFIXES):
@@ -339,14 +339,46 @@ def _notebook(
     _mark_changed(outcome, chosen, data, source.encode(new_text))
 
 
-def _yaml(
-    file: FileContext, data: bytes, source: SourceText, ctx: Context, outcome: FileOutcome
-) -> None:
-    from codemod.sites import yaml_files as yaml_sites
+@dataclass(frozen=True)
+class _DataFormat:
+    """How one data-file kind (YAML, JSON) finds its sites and rewrites their value tokens."""
 
+    name: str
+    find: Callable[[str, Path, str], list[tuple[Site, Any]]]
+    rewrite: Callable[[str, list[tuple[Site, Any]]], str]
+    error: type[Exception]
+
+
+def _yaml_format() -> _DataFormat:
+    from codemod.sites import yaml_files
+
+    def rewrite(text: str, chosen: list[tuple[Site, Any]]) -> str:
+        return yaml_files.rewrite(text, [(edit, site.fix) for site, edit in chosen])
+
+    return _DataFormat("YAML", yaml_files.find, rewrite, yaml_files.YamlError)
+
+
+def _json_format() -> _DataFormat:
+    from codemod.sites import json_files
+
+    def rewrite(text: str, chosen: list[tuple[Site, Any]]) -> str:
+        return json_files.rewrite(text, [edit for _, edit in chosen])
+
+    return _DataFormat("JSON", json_files.find, rewrite, json_files.JsonError)
+
+
+def _data_file(
+    form: _DataFormat,
+    file: FileContext,
+    data: bytes,
+    source: SourceText,
+    ctx: Context,
+    outcome: FileOutcome,
+) -> None:
+    """A YAML or JSON file: sites, verdicts, and the value tokens rewritten, re-parsed to verify."""
     try:
-        found = yaml_sites.find(source.text, file.file, file.rel)
-    except yaml_sites.YamlError as exc:
+        found = form.find(source.text, file.file, file.rel)
+    except form.error as exc:
         raise _Failed(str(exc)) from None
     if _argument_file(file, source, ctx, found, outcome, data):
         return
@@ -356,36 +388,12 @@ def _yaml(
     _check_size(data)
     if not round_trips(source, data):
         raise _Failed("not rewritten: its bytes do not survive decoding and encoding unchanged")
-    new_text = yaml_sites.rewrite(source.text, [(edit, site.fix) for site, edit in chosen])
-    problem = _yaml_problem(found, yaml_sites.find(new_text, file.file, file.rel), chosen)
-    if problem is not None:
-        raise _Failed(f"not rewritten: {problem} (a bug in ddp-codemod; please report it)")
-    _mark_changed(outcome, chosen, data, source.encode(new_text))
-
-
-def _json(
-    file: FileContext, data: bytes, source: SourceText, ctx: Context, outcome: FileOutcome
-) -> None:
-    from codemod.sites import json_files as json_sites
-
     try:
-        found = json_sites.find(source.text, file.file, file.rel)
-    except json_sites.JsonError as exc:
-        raise _Failed(str(exc)) from None
-    if _argument_file(file, source, ctx, found, outcome, data):
-        return
-    chosen = _decide(file, list(found), {}, ctx, outcome)
-    if not (ctx.rewrite and chosen):
-        return
-    _check_size(data)  # the same limit as every other rewrite
-    if not round_trips(source, data):
-        raise _Failed("not rewritten: its bytes do not survive decoding and encoding unchanged")
-    try:
-        new_text = json_sites.rewrite(source.text, [edit for _, edit in chosen])
-        after = json_sites.find(new_text, file.file, file.rel)
-    except json_sites.JsonError as exc:
+        new_text = form.rewrite(source.text, chosen)
+        after = form.find(new_text, file.file, file.rel)
+    except form.error as exc:
         raise _Failed(f"not rewritten: {exc} (a bug in ddp-codemod; please report it)") from None
-    problem = _yaml_problem(found, after, chosen, "JSON")
+    problem = _data_problem(found, after, chosen, form.name)
     if problem is not None:
         raise _Failed(f"not rewritten: {problem} (a bug in ddp-codemod; please report it)")
     _mark_changed(outcome, chosen, data, source.encode(new_text))
@@ -422,11 +430,11 @@ def _argument_file(
     return True
 
 
-def _yaml_problem(
+def _data_problem(
     before: list[tuple[Site, Any]],
     after: list[tuple[Site, Any]],
     chosen: list[tuple[Site, Any]],
-    what: str = "YAML",
+    what: str,
 ) -> str | None:
     """The rewritten YAML (or JSON) must hold the same settings, the chosen ones now false."""
     changed = {(s.setting, s.span.line) for s, _ in chosen}
