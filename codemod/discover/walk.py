@@ -78,10 +78,6 @@ class Ignore:
         if rules:
             self._rules.append((base, rules))
 
-    def add_rules(self, base: Path, rules: list[gitignore.Rule]) -> None:
-        if rules:
-            self._rules.append((base, rules))
-
     def add_file(self, base: Path, file: Path) -> None:
         with contextlib.suppress(ReadError):  # missing, a FIFO, huge: git would not use it
             self.add(base, read_regular(file).decode("utf-8", "replace").splitlines())

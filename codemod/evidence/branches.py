@@ -296,7 +296,6 @@ class _Judge:
             if extra is not None:
                 self.args.add(extra.arg)
         self.defaults = set(defaults)
-        self.is_forward = func.name == "forward"
         self.module_names: set[str] = set()
 
     def outside(self, attr: str) -> tuple[str, int] | None:
