@@ -179,13 +179,3 @@ def chown_tree(root: Path, user: str) -> None:
         for name in [*dirs, *files]:
             os.chown(os.path.join(folder, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
     os.chown(root, entry.pw_uid, entry.pw_gid)
-
-
-def write(root: Path, rel: str, text: str | bytes) -> Path:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text)
-    return path

@@ -63,3 +63,14 @@ def invoke_json(cwd: Path, *args: str) -> tuple[int, dict[str, Any], str]:
     """(exit code, the --format json report, stderr) of a CLI call from `cwd`."""
     result = invoke(cwd, *args, "--format", "json")
     return result.exit_code, json.loads(result.stdout), result.stderr
+
+
+def write(root: Path, rel: str, text: str | bytes) -> Path:
+    """Write `text` to `root/rel`, making its folders."""
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from tests.sources import invoke
+from tests.sources import invoke, write
 
 DDP_IMPORT = "from torch.nn.parallel import DistributedDataParallel as DDP\n"
 TRUE_SITE = DDP_IMPORT + "model = DDP(model, find_unused_parameters=True)\n"
@@ -20,16 +20,6 @@ SITE_FIELDS = {"path", "line", "end_line", "kind", "setting", "value", "verdict"
 
 def run(*args: str, cwd: Path) -> Result:
     return invoke(cwd, *args)
-
-
-def write(root: Path, rel: str, text: str | bytes) -> Path:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text)
-    return path
 
 
 # Exit codes -------------------------------------------------------------------------------

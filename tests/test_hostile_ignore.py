@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from codemod.discover import walk
-from tests.hostile import SITE, write
-from tests.sources import invoke, invoke_json
+from tests.hostile import SITE
+from tests.sources import invoke, invoke_json, write
 
 FILES = [
     "a.py",

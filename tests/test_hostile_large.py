@@ -10,8 +10,8 @@ import libcst
 import pytest
 
 from codemod.edit import rewrite
-from tests.hostile import SITE, write
-from tests.sources import invoke
+from tests.hostile import SITE
+from tests.sources import invoke, write
 
 FIXED = SITE.replace(", find_unused_parameters=True", "")
 FILLER = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(8000))  # ~250 KB

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.hostile import SITE, cli, write
+from tests.hostile import SITE, cli
+from tests.sources import write
 
 
 def test_fifo_named_py_does_not_hang_scan(tmp_path: Path):

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.hostile import SITE, write
-from tests.sources import invoke
+from tests.hostile import SITE
+from tests.sources import invoke, write
 
 FIXED = SITE.replace(", find_unused_parameters=True", "")
 

@@ -12,8 +12,8 @@ import pytest
 from codemod import process
 from codemod.model import FileError
 from codemod.report import text
-from tests.hostile import SITE, write
-from tests.sources import invoke
+from tests.hostile import SITE
+from tests.sources import invoke, write
 
 
 def test_cannot_parse_always_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile import SITE, chown_tree, cli, shared_dir, unprivileged, write
+from tests.hostile import SITE, chown_tree, cli, shared_dir, unprivileged
+from tests.sources import write
 
 
 def _sites(result) -> list[str]:

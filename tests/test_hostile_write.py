@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from codemod.edit import writer
-from tests.hostile import PROJECT, SITE, chown_tree, cli, shared_dir, unprivileged, write
-from tests.sources import GIT_IDENTITY, invoke
+from tests.hostile import PROJECT, SITE, chown_tree, cli, shared_dir, unprivileged
+from tests.sources import GIT_IDENTITY, invoke, write
 
 FIXED = SITE.replace(", find_unused_parameters=True", "")
 
