@@ -267,14 +267,24 @@ def _targets(req: Request, result: RunResult) -> tuple[list[_Target], set[Path]]
             scan_root = cwd if cwd in path.parents else path.parent
             skip = discover.excluded(path, proj.excludes)
             files = [] if skip else [path]
+        real_root = os.path.realpath(scan_root) if is_dir else None
         for file in files:
-            real = os.path.realpath(file)
+            rel = _relative(file, scan_root)
+            real = _real_path(file, rel, real_root)
             if real in seen:
                 continue
             seen.add(real)
-            rel = _relative(file, scan_root)
             targets.append(_Target(discover.SourceFile(file, rel, scan_root), proj, cli))
     return targets, whole
+
+
+def _real_path(file: Path, rel: str, real_root: str | None) -> str:
+    """The real path of `file`, found at `rel` under a walked folder whose real path is
+    `real_root`. The walk follows no folder symlinks, so only a file symlink needs
+    `realpath` (an lstat per component); for the thousands of others a join is enough."""
+    if real_root is None or os.path.islink(file):
+        return os.path.realpath(file)
+    return real_root.rstrip(os.sep) + os.sep + rel.replace("/", os.sep)
 
 
 def missing_evidence(evidence: tuple[str, ...], cwd: Path) -> list[FileError]:

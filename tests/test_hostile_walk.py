@@ -54,6 +54,18 @@ def test_two_path_arguments_naming_one_file_report_it_once(tmp_path: Path):
     assert _sites(result) == ["train.py"]
 
 
+def test_a_folder_named_twice_through_a_symlink_is_reported_once(tmp_path: Path):
+    """Real paths of walked files are joined, not resolved: the link to the folder and the
+    folder itself must still meet (and a file argument inside it too)."""
+    write(tmp_path, "repo/train.py", SITE)
+    write(tmp_path, "repo/sub/b.py", SITE)
+    (tmp_path / "alias").symlink_to("repo")
+    args = ("repo", "alias", "alias/sub", "repo/sub/b.py")
+    result = cli("scan", *args, "--format", "json", cwd=tmp_path, timeout=20)
+    assert result.returncode == 0, result.stderr
+    assert _sites(result) == ["sub/b.py", "train.py"]
+
+
 # H9 ---------------------------------------------------------------------------------------
 @pytest.fixture
 def user_tree():
