@@ -31,7 +31,7 @@ from codemod.verdicts.allowlist import Allowlist, Selector, usable
 
 if TYPE_CHECKING:
     from codemod.configs.facts import ConfigFacts
-    from codemod.discover.pins import LightningPin
+    from codemod.discover.pins import LightningPin, NearestPins
     from codemod.evidence.load import Instance
     from codemod.sites.implicit import ImplicitFacts
     from codemod.sites.subclasses import Subclasses
@@ -66,7 +66,7 @@ class _Project:
     _instances: list[Instance] | None = None
     _evidence: dict[str, list[Instance]] = field(default_factory=dict)
     _configs: ConfigFacts | None = None
-    _pin: LightningPin | None = None
+    _pins: NearestPins | None = None
     _hf_classes: frozenset[str] | None = None
 
     @property
@@ -147,15 +147,16 @@ class _Project:
             self._hf_classes = discover_hf_classes(python)
         return self._hf_classes
 
-    def lightning_pin(self) -> LightningPin:
-        if self._pin is None:
-            from codemod.discover.pins import lightning_pin
+    def lightning_pin(self, file: Path) -> LightningPin:
+        """The pin that governs `file`: its nearest package's (`pins.NearestPins`)."""
+        if self._pins is None:
+            from codemod.discover.pins import NearestPins
 
-            self._pin = lightning_pin(self.root)
-        return self._pin
+            self._pins = NearestPins(self.root)
+        return self._pins.for_folder(file.parent)
 
-    def may_hold_implicit(self, data: bytes) -> bool:
-        """The byte test for implicit sites, less the Lightning spellings in a project that
+    def may_hold_implicit(self, data: bytes, file: Path) -> bool:
+        """The byte test for implicit sites, less the Lightning spellings in a package that
         pins Lightning >= 2.0, where they are not sites (their files need no parse)."""
         if not may_hold_implicit(data):
             return False
@@ -163,14 +164,14 @@ class _Project:
             return True
         from codemod.discover.pins import Lightning
 
-        return self.lightning_pin().version is not Lightning.V2
+        return self.lightning_pin(file).version is not Lightning.V2
 
-    def implicit(self, data: bytes) -> ImplicitFacts:
+    def implicit(self, data: bytes, file: Path) -> ImplicitFacts:
         """What a file's implicit sites need: the Lightning pins only when it may use a
-        Lightning 1.x spelling, read once per project (never for repos without any)."""
+        Lightning 1.x spelling, read once per folder (never for repos without any)."""
         from codemod.sites.implicit import ImplicitFacts
 
-        pin = self.lightning_pin() if mentions_lightning(data) else None
+        pin = self.lightning_pin(file) if mentions_lightning(data) else None
         return ImplicitFacts(pin, self._hf_classes or frozenset())
 
     def configs(self, known: dict[Path, bytes]) -> ConfigFacts:
@@ -313,7 +314,9 @@ def run(req: Request) -> RunResult:
         except ReadError as exc:
             result.errors.append(FileError(target.source.rel, str(exc)))
             continue
-        if may_hold_site(data, target.source.file.name) or target.project.may_hold_implicit(data):
+        if may_hold_site(data, target.source.file.name) or target.project.may_hold_implicit(
+            data, target.source.file
+        ):
             candidates.append((target, data))
         else:
             others.append((target, data))
@@ -433,7 +436,7 @@ def _process(
                 rel,
                 module_name_for(rel),
                 src.file.name == "__init__.py",
-                implicit=proj.implicit(raw),
+                implicit=proj.implicit(raw, src.file),
             )
         )
     data = [d for _, d in candidates]

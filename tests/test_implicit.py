@@ -14,7 +14,7 @@ import pytest
 
 from tests.ddp_runs import codemod, git_init, require, scan_json, script, torchrun, trace
 from tests.evidence_docs import frame, instance, write_run
-from tests.sources import invoke, invoke_json
+from tests.sources import invoke, invoke_json, write
 
 HF_MAIN = """\
 from transformers import Trainer, TrainingArguments
@@ -101,6 +101,40 @@ def test_repo_argument_class_in_another_module_is_found_from_the_caller(tmp_path
     assert [(s["path"], s["callee"]) for s in report["sites"]] == [("run.py", "pkg.args.Args")]
 
 
+@pytest.mark.parametrize(
+    "imports, base",
+    [
+        ("from transformers import TrainingArguments as TA", "TA"),
+        ("import transformers as tf", "tf.TrainingArguments"),
+        ("from trl import SFTConfig as Cfg", "Cfg"),
+    ],
+)
+def test_argument_class_with_an_aliased_base_and_its_subclass_are_found(
+    tmp_path: Path, imports: str, base: str
+):
+    """Discovery reads bases and `X as Y` imports from bytes: an alias, a module attribute
+    and a subclass of the subclass (a second round) are all found."""
+    write(tmp_path, "pkg/__init__.py", "")
+    write(tmp_path, "pkg/args.py", f"{imports}\n\n\nclass Args({base}):\n    pass\n")
+    write(tmp_path, "pkg/more.py", "from pkg.args import Args\n\n\nclass More(Args):\n    pass\n")
+    write(tmp_path, "run.py", "from pkg.more import More\n\nargs = More('out')\n")
+    _, report, _ = invoke_json(tmp_path, "scan", ".")
+    assert [(s["path"], s["callee"]) for s in report["sites"]] == [("run.py", "pkg.more.More")]
+
+
+def test_repo_subclass_of_a_trl_config_called_in_its_own_file_is_a_site(tmp_path: Path):
+    write(
+        tmp_path,
+        "run.py",
+        "from trl import SFTConfig\n"
+        "class MyCfg(SFTConfig):\n"
+        "    pass\n"
+        "args = MyCfg(output_dir='o')\n",
+    )
+    _, report, _ = invoke_json(tmp_path, "scan", ".")
+    assert [(s["path"], s["line"]) for s in report["sites"]] == [("run.py", 4)]
+
+
 def test_files_without_implicit_spellings_are_not_parsed(tmp_path: Path, monkeypatch):
     from codemod import api
     from codemod.discover.implicit import may_hold_implicit
@@ -112,6 +146,11 @@ def test_files_without_implicit_spellings_are_not_parsed(tmp_path: Path, monkeyp
     assert may_hold_implicit(b"from trl import SFTConfig\nSFTConfig(output_dir='o')\n")
     assert may_hold_implicit(b"from trl import SFTConfig as C\nC(output_dir='o')\n")
     assert may_hold_implicit(b'import lightning as L\nL.Trainer(strategy="ddp")\n')
+    # another Config class, and trl's own config statements, call nothing of the family
+    assert not may_hold_implicit(b"from trl import SFTTrainer\ncfg = LoraConfig(r=8)\n")
+    own = b"from trl.trainer.base_config import _BaseConfig\nclass SFTConfig(_BaseConfig):\n"
+    assert not may_hold_implicit(own)
+    assert may_hold_implicit(own + b"def default():\n    return SFTConfig(output_dir='o')\n")
     (tmp_path / "a.py").write_text("from transformers import AutoModel\n")
     seen: list[str] = []
     real = api._process

@@ -63,6 +63,29 @@ def test_pins_disagree_or_absent(tmp_path: Path) -> None:
     assert pickle.loads(pickle.dumps(pin)) == pin  # travels to worker processes
 
 
+def test_each_package_of_a_tree_answers_for_its_own_files(tmp_path: Path) -> None:
+    """A folder of repos (or a monorepo's packages) scanned as one tree: the nearest folder
+    that pins Lightning decides; a folder that pins nothing defers to the one above."""
+    from codemod import api
+
+    call = 'import lightning as L\n\nL.Trainer(strategy="ddp")\n'
+    (tmp_path / "old" / "requirements").mkdir(parents=True)
+    (tmp_path / "old" / "requirements" / "base.txt").write_text("pytorch-lightning==1.9.5\n")
+    (tmp_path / "old" / "src").mkdir()
+    (tmp_path / "old" / "src" / "train.py").write_text(call)
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "pyproject.toml").write_text(
+        '[project]\ndependencies = ["lightning>=2.1"]\n'
+    )
+    (tmp_path / "new" / "train.py").write_text(call)
+    (tmp_path / "new" / "tools").mkdir()
+    (tmp_path / "new" / "tools" / "requirements.txt").write_text("numpy\n")
+    (tmp_path / "new" / "tools" / "run.py").write_text(call)
+    result = api.run(api.Request(paths=(".",), cwd=tmp_path))
+    assert [(s.path, s.verdict.value) for s in result.sites] == [("old/src/train.py", "unknown")]
+    assert "old/requirements/base.txt: pytorch-lightning==1.9.5" in result.sites[0].reason
+
+
 def test_pins_are_read_once_per_project_and_only_when_needed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -71,7 +94,9 @@ def test_pins_are_read_once_per_project_and_only_when_needed(
 
     calls: list[Path] = []
     real = pins.lightning_pin
-    monkeypatch.setattr(pins, "lightning_pin", lambda root: calls.append(root) or real(root))
+    monkeypatch.setattr(
+        pins, "lightning_pin", lambda root, *a: calls.append(root) or real(root, *a)
+    )
     (tmp_path / "requirements.txt").write_text("pytorch-lightning==1.9.5\n")
     for name in ("a.py", "b.py"):
         (tmp_path / name).write_text('import lightning as L\n\nL.Trainer(strategy="ddp")\n')

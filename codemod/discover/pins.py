@@ -2,9 +2,11 @@
 
 Lightning 1.x turned find_unused_parameters on when `strategy="ddp"` or `DDPStrategy()`
 did not say; 2.0 made False the default (Lightning PR #16611). Whether those spellings
-are sites is a fact about the whole project, so it is read once per project, only when a
-candidate file needs it, from requirements*.txt (at the root and one folder down),
-setup.py, setup.cfg, pyproject.toml and conda environment files. A pin or an upper bound
+are sites is read, only when a candidate file needs it, from requirements*.txt (in a
+folder and one folder down), setup.py, setup.cfg, pyproject.toml and conda environment
+files: those of the nearest folder at or above the file, up to the project root, that pin
+Lightning at all (`NearestPins`), so each package of a monorepo, or each repo of a folder
+of repos, answers for its own files. A pin or an upper bound
 below 2.0 means 1.x; a lower bound of 2.0 or more means 2.x; no pin, or pins that
 disagree, leave it to whatever Lightning is installed.
 """
@@ -113,18 +115,52 @@ def pins_in(text: str) -> list[tuple[str, Lightning]]:
     return out
 
 
-def lightning_pin(root: Path) -> LightningPin:
-    """What `root`'s dependency files pin Lightning to."""
+def lightning_pin(root: Path, shown_from: Path | None = None) -> LightningPin:
+    """What `root`'s dependency files pin Lightning to (their paths shown relative to
+    `shown_from`, default `root`)."""
+    base = shown_from or root
     found: list[tuple[str, Lightning]] = []
     for path in _candidates(root):
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        rel = path.relative_to(root).as_posix()
+        rel = path.relative_to(base).as_posix()
         found.extend((f"{rel}: {line}", version) for line, version in pins_in(text))
     decided = {version for _, version in found if version is not Lightning.UNPINNED}
     if len(decided) != 1:
         return LightningPin(Lightning.UNPINNED, tuple(line for line, _ in found))
     version = decided.pop()
     return LightningPin(version, tuple(line for line, v in found if v is version))
+
+
+class NearestPins:
+    """The Lightning pin that governs each folder of a project: that of the nearest folder,
+    from the file's own up to the project root, whose dependency files pin Lightning.
+
+    A monorepo's packages, or a folder of repos scanned as one tree, each declare their
+    own; a folder whose files pin nothing defers to the one above. Each folder is read
+    once.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._own: dict[Path, LightningPin] = {}
+        self._governing: dict[Path, LightningPin] = {}
+
+    def for_folder(self, folder: Path) -> LightningPin:
+        pin = self._governing.get(folder)
+        if pin is None:
+            own = self._own_pin(folder)
+            if own.pins or folder == self.root or self.root not in folder.parents:
+                pin = own
+            else:
+                pin = self.for_folder(folder.parent)
+            self._governing[folder] = pin
+        return pin
+
+    def _own_pin(self, folder: Path) -> LightningPin:
+        pin = self._own.get(folder)
+        if pin is None:
+            pin = self._own[folder] = lightning_pin(folder, self.root)
+        return pin

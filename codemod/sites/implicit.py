@@ -16,9 +16,7 @@ from pathlib import Path
 
 from codemod.discover.pins import LightningPin
 from codemod.sites.frameworks.hf import FAMILY_NAMES, is_family
-from codemod.sites.subclasses import _class_defs, _contains_run
-
-_CLASS_BASES = re.compile(rb"^[ \t]*class\s+\w+\s*\(([^)]*)\)", re.M)
+from codemod.sites.subclasses import _class_defs, _contains_run, class_bases
 
 
 @dataclass(frozen=True)
@@ -50,19 +48,47 @@ class ImplicitFacts:
         return self._names
 
 
-def _names_any(data: bytes, needles: list[bytes]) -> bool:
-    """Whether `data` holds one of `needles`; every family name ends in Arguments or Config,
-    so for the family one `in` each rules out most files."""
-    family = needles and all(n.endswith((b"Arguments", b"Config")) for n in needles)
-    if family and b"Arguments" not in data and b"Config" not in data:
-        return False
-    return any(n in data for n in needles)
+_WORD = re.compile(rb"\w+")
+_LAST_WORD = re.compile(rb"(\w+)[ \t]*$")
+
+
+@dataclass(frozen=True)
+class _Header:
+    """What a file's class statements can subclass, read from its bytes once: the text of
+    their bases, and the names its `X as Y` imports bind to a Y those bases use."""
+
+    bases: bytes
+    imported_as: frozenset[bytes]
+
+    @classmethod
+    def of(cls, data: bytes) -> _Header:
+        bases = b"\n".join(class_bases(data))
+        imported: set[bytes] = set()
+        if b" as " in data:
+            for word in set(_WORD.findall(bases)):
+                pattern = b" as " + word
+                at = data.find(pattern)
+                while at != -1:
+                    after = data[at + len(pattern) : at + len(pattern) + 1]
+                    if not (after.isalnum() or after == b"_"):
+                        before = _LAST_WORD.search(data[max(0, at - 100) : at])
+                        if before is not None:
+                            imported.add(before.group(1))
+                    at = data.find(pattern, at + 1)
+        return cls(bases, frozenset(imported))
+
+    def may_subclass(self, needles: list[bytes]) -> bool:
+        """A base names one of `needles`, or an alias an import binds to one."""
+        return any(n in self.bases for n in needles) or not self.imported_as.isdisjoint(needles)
 
 
 def discover_hf_classes(files: Iterable[tuple[Path, str, bytes]]) -> frozenset[str]:
     """Qualified names of the classes in `files` (path, module, bytes) that subclass the
-    TrainingArguments family, directly or through each other, decided on bytes first."""
-    pending = [f for f in files if b"class" in f[2]]
+    TrainingArguments family, directly or through each other, decided on bytes first:
+    each round tests its new names against the class statements' bases (short texts read
+    once per file), not against every file's bytes."""
+    headers = [(f, _Header.of(f[2])) for f in files if b"class" in f[2]]
+    headers = [(f, h) for f, h in headers if h.bases]
     names = set(FAMILY_NAMES)
     parsed: set[Path] = set()
     defs = []
@@ -70,19 +96,7 @@ def discover_hf_classes(files: Iterable[tuple[Path, str, bytes]]) -> frozenset[s
     new_names = set(names)
     while True:
         needles = [n.encode() for n in sorted(new_names)]
-        aliased = re.compile(rb"\b(?:" + b"|".join(re.escape(n) for n in needles) + rb")\s+as\s")
-        # A class naming one of this round's names among its bases, or an alias of one: a
-        # file that holds neither name's bytes holds neither (most files: cheap `in` tests).
-        batch = [
-            (path, module, data)
-            for path, module, data in pending
-            if path not in parsed
-            and _names_any(data, needles)
-            and (
-                any(n in b for b in _CLASS_BASES.findall(data) for n in needles)
-                or (b" as " in data and aliased.search(data) is not None)  # `import X as Y`
-            )
-        ]
+        batch = [f for f, h in headers if f[0] not in parsed and h.may_subclass(needles)]
         if not batch:
             return frozenset(found)
         for path, module, data in batch:
