@@ -500,3 +500,17 @@ def test_argument_file_with_an_idle_parameter_is_unsafe(tmp_path: Path):
     _, report, _ = invoke_json(repo, "apply", ".")
     assert _args_site(report, "args.yaml")["verdict"] == "unsafe"
     assert (repo / "args.yaml").read_text() == ARGS_YAML
+
+
+def test_calls_any_agrees_with_searching_each_name():
+    """calls_any searches each last-four-bytes tail once; it must say what one `in` per
+    name says, also for names shorter than four bytes and hits at the start of the file."""
+    import itertools
+
+    from codemod.discover.implicit import calls_any
+
+    names = [b"SFTConfig", b"MyConfig", b"Args", b"X"]
+    pieces = [b"SFTConfig(", b"MySFTConfig(", b"Config(", b"yConfig(", b"Args (", b"(X(", b"fig"]
+    for a, b in itertools.product(pieces, repeat=2):
+        for data in (a + b, a + b" = " + b, b"\n" + a):
+            assert calls_any(data, names) == any(n + b"(" in data for n in names), data
