@@ -152,8 +152,13 @@ class Worker:
             _recorder_module(sibling)
         recorder_module = _recorder_module("_ddp_codemod_recorder")
         # the recorder's own file goes to the job folder, which the parent deletes
+        # repo paths (the code paths' files) are relative to the site's root
         recorder = recorder_module.Recorder(
-            {"DDP_CODEMOD_OUT": self.job["dir"], "DDP_CODEMOD_ROOT": self.job["dir"]}
+            {
+                "DDP_CODEMOD_OUT": self.job["dir"],
+                "DDP_CODEMOD_ROOT": self.job.get("root") or self.job["cwd"],
+                "DDP_CODEMOD_RECORD_PATHS": str(self.job.get("record_paths", 0)),
+            }
         )
         inst = recorder.on_init(ddp, sys._getframe(), dict(kwargs), by_forward=False)
         opt = setup.optimizer(ddp.parameters(), setup.model)
@@ -164,10 +169,10 @@ class Worker:
             digests.append(self.factory.digest(raw))
             batch = self.factory.to_device(raw, self.device)
             opt.zero_grad(set_to_none=True)
-            inst.open(True)
+            recorder.open_step(inst, ddp)
             loss = setup.loss(ddp, batch, step)
             loss.backward()
-            inst.close()
+            recorder.close_step(inst)
             opt.step()
         setup.loss(ddp, self.batch(setup, steps), steps)  # DDP checks the last step here
         module = ddp.module
