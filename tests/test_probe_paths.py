@@ -21,8 +21,7 @@ import torch
 class Net(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.body = torch.nn.Linear(4, 4)
-        self.head = torch.nn.Linear(4, 2)
+        self.body, self.head = torch.nn.Linear(4, 4), torch.nn.Linear(4, 2)
         self.head_frozen = False
 
     def forward(self, x):

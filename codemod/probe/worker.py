@@ -4,8 +4,9 @@ Run as a script so that the user's working directory, not this package, comes fi
 sys.path (a repo may have its own `codemod`); its siblings are loaded by file path. Modes:
 
 - "A" / "B": train `steps` steps with find_unused_parameters True / False, the recorder's
-  AccumulateGrad hooks counting one iteration per step, then one more forward: DDP under
-  False reports a parameter left without a gradient only at the next forward. Each rank
+  AccumulateGrad hooks counting one iteration per step (and, for the first `record_paths`
+  steps, noting the lines of the model's forward code that ran), then one more forward:
+  DDP under False reports a parameter left without a gradient only at the next forward. Each rank
   saves its final parameters and buffers for the parent to compare, the digest of every
   batch it trained on (A and B must have seen the same data), and the repo files it read
   (the recorder's audit hook), so the evidence goes stale when any of them changes.
