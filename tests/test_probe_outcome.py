@@ -312,3 +312,49 @@ def test_the_report_says_where_evidence_went_without_a_root(tmp_path):
         "evidence: wrote 1 file to .ddp-codemod/ for pkg/m.py:3 (b) (no .git or pyproject.toml "
         "above pkg/m.py: written where probe ran; scan from .)"
     )
+
+
+SKIPPING = """\
+class Net:
+    def forward(self, x):
+        if self.frozen:
+            return x
+        return self.head(x)
+"""
+
+
+def with_paths(tmp_path, lines: list[int]) -> RunResult:
+    """Run A whose ranks recorded the given lines of m.py (Net's head owns parameters)."""
+    import hashlib
+
+    (tmp_path / "m.py").write_text(SKIPPING)
+    digest = hashlib.sha256(SKIPPING.encode()).hexdigest()
+    paths = {
+        "files": {"m.py": {"sha256": digest, "lines": lines}},
+        "modules": {"m.py": [{"class": "Net", "line": 2, "params": ["head"]}]},
+        "recorded_iterations": 4,
+    }
+    run = ok("A")
+    for rank in run.ranks:
+        rank.result["record"]["paths"] = paths
+    return run
+
+
+def test_a_safe_probe_whose_steps_never_took_a_skipping_branch_is_unknown(tmp_path):
+    from codemod.probe.outcome import unseen
+
+    a = with_paths(tmp_path, [3, 5])
+    finding = unseen(judge(a, ok("B"), EQUAL, 60), a, tmp_path)
+    assert (finding.verdict, finding.evidence_from) == ("unknown", "A")
+    assert finding.notes[0] == (
+        "1 branch that could skip parameters never ran: m.py:4 `if self.frozen:` (skips head)"
+    )
+    assert [b["line"] for b in finding.unexercised] == [4]
+
+
+def test_a_probe_that_took_the_branch_or_recorded_no_paths_keeps_its_verdict(tmp_path):
+    from codemod.probe.outcome import unseen
+
+    a = with_paths(tmp_path, [3, 4, 5])
+    assert unseen(judge(a, ok("B"), EQUAL, 60), a, tmp_path).verdict == "safe"
+    assert unseen(judge(ok("A"), ok("B"), EQUAL, 60), ok("A"), tmp_path).verdict == "safe"

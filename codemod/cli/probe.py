@@ -67,6 +67,14 @@ from codemod.cli.options import EXIT_CLEAN, EXIT_ERROR
     help="cpu: gloo. cuda: NCCL, one rank per visible GPU (--world-size at most their count).",
 )
 @click.option(
+    "--record-paths",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Record which lines of the model's forward code ran in the first N steps of runs A "
+    "and B [default: every step; 0 turns it off]; a branch that could skip parameters and "
+    "that no step took makes the verdict unknown.",
+)
+@click.option(
     "--out",
     metavar="DIR",
     help="Folder for the evidence, relative to the current directory "
@@ -89,14 +97,16 @@ def probe(
     timing: str,
     timing_timeout: float,
     device: str,
+    record_paths: int | None,
     out: str | None,
     fmt: str,
 ) -> NoReturn:
     """Run MODULE:FACTORY's model under DDP with find_unused_parameters True and False.
 
     Proves (or refutes) that dropping the flag changes nothing but step time, on CPU with
-    gloo or on GPUs with NCCL. Exit 0 with a verdict (safe or unsafe), 2 for bad input or
-    when run A (True) fails for another reason or hangs.
+    gloo or on GPUs with NCCL. Exit 0 with a verdict (safe, unsafe, or unknown: a branch
+    that could skip parameters ran in no step), 2 for bad input or when run A (True) fails
+    for another reason or hangs.
     """
     from codemod.probe import report, runner
 
@@ -111,6 +121,7 @@ def probe(
         timing=timing,
         timing_timeout=timing_timeout,
         device=device,
+        record_paths=record_paths,
     )
 
     def progress(line: str) -> None:

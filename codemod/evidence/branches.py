@@ -625,3 +625,23 @@ def describe(branches: Iterable[Branch], limit: int = 3) -> str:
     shown = [f"{b.path}:{b.line} `{b.condition}` (skips {', '.join(b.skips)})" for b in items]
     more = f" and {len(items) - limit} more" if len(items) > limit else ""
     return "; ".join(shown[:limit]) + more
+
+
+def headline(risky: Iterable[Branch]) -> str:
+    """`2 branches that could skip parameters never ran: model.py:41 ...`: the line trace
+    ends with and probe prints under its verdict."""
+    items = list(risky)
+    n = len(items)
+    return (
+        f"{n} branch{'es' if n != 1 else ''} that could skip parameters never ran: "
+        f"{describe(items)}"
+    )
+
+
+def hint(risky: Iterable[Branch], verb: str) -> str:
+    """What to do about unexercised branches: run longer (`verb`: trace, probe) or allowlist."""
+    it, they = ("it", "it") if len(list(risky)) == 1 else ("them", "they")
+    return (
+        f"{verb} long enough (or with data) to take {it}, or allowlist the site if {they} "
+        "cannot run in training"
+    )

@@ -293,7 +293,7 @@ def _measured(runs: tuple[RunSummary, ...]) -> str:
 def _unseen(instances: list[Instance], runs: tuple[RunSummary, ...], clean: str) -> Coverage | None:
     """Clean evidence that recorded its code paths: None when no branch that could skip
     parameters went untaken; else thin coverage naming those branches. Evidence without
-    paths (older files, the probe) keeps the verdict it had."""
+    paths (older files, probes with --record-paths 0) keeps the verdict it had."""
     recorded = [i.code_paths for i in instances if i.code_paths is not None]
     root = next((i.process.root for i in instances if i.process.root is not None), None)
     if not recorded or root is None:
@@ -306,13 +306,8 @@ def _unseen(instances: list[Instance], runs: tuple[RunSummary, ...], clean: str)
         if fixed:
             return Coverage(State.SAFE, clean + _measured(runs), {}, runs, (), fixed)
         return None
-    n = len(found.risky)
-    reason = (
-        f"{clean}, but {n} branch{'es' if n > 1 else ''} that skip{'' if n > 1 else 's'} "
-        f"parameters never ran: {branches.describe(found.risky)}; trace long enough to take "
-        f"{'them' if n > 1 else 'it'}, or allowlist the site if "
-        f"{'they' if n > 1 else 'it'} cannot run in training"
-    )
+    verb = "probe" if all(r.kind == "probe" for r in runs) else "trace"
+    reason = f"{clean}, but {branches.headline(found.risky)}; {branches.hint(found.risky, verb)}"
     risky = tuple(b.as_json() for b in found.risky)
     return Coverage(State.THIN, reason, {}, runs, risky, fixed)
 

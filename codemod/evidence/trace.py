@@ -289,12 +289,8 @@ def unexercised(result: TraceResult, cwd: Path) -> list[str]:
         for (path, line, _), paths in sorted(groups.items()):
             found = branches.analyse(cwd, paths)  # type: ignore[arg-type]
             if found.risky:
-                n = len(found.risky)
                 where = f"{path}:{line}" if line else path
-                lines.append(
-                    f"ddp-codemod: DDP at {where}: {n} branch{'es' if n > 1 else ''} that "
-                    f"could skip parameters never ran: {branches.describe(found.risky)}"
-                )
+                lines.append(f"ddp-codemod: DDP at {where}: {branches.headline(found.risky)}")
         return lines
     except Exception as exc:  # the run is over; this is advice only
         return [f"ddp-codemod: could not check the recorded code paths: {exc!r}"]

@@ -8,11 +8,15 @@
   forwards) and B finishes: safe, and dropping the flag fixes the run; B's record is the
   evidence. B runs with the same recorder, counting one iteration per step.
 - A fails for any other reason or hangs: the probe cannot judge (exit 2).
+- Safe, but the evidence's code paths (recorded in every step) show a branch that could
+  skip parameters and that no step took: unknown, naming it (`unseen`, as scan judges it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from codemod.probe.compare import Comparison
@@ -32,6 +36,9 @@ class Finding:
     notes: list[str] = field(default_factory=list)
     evidence_from: str | None = None  # "A" / "B": whose per-rank records become evidence
     true_fails: bool = False  # A failed where B worked: dropping the flag fixes the run
+    # branches that could skip parameters and no step took (codemod.evidence.branches JSON)
+    unexercised: list[dict[str, object]] = field(default_factory=list)
+    fixed_by_config: list[dict[str, object]] = field(default_factory=list)
 
 
 def _has(text: str | None, markers: tuple[str, ...]) -> bool:
@@ -140,6 +147,35 @@ def judge(a: RunResult, b: RunResult | None, cmp: Comparison | None, timeout: fl
         "safe",
         "find_unused_parameters=True can go: every parameter got a gradient in every step",
         evidence_from="A",
+    )
+
+
+def unseen(finding: Finding, run: RunResult | None, root: Path) -> Finding:
+    """A safe finding whose evidence (`run`'s records) noted its code paths: unknown when a
+    branch that could skip parameters ran in no step of any rank, judged by the same
+    analysis scan applies to that evidence; configuration branches are listed either way."""
+    paths = [r["paths"] for r in records(run) if isinstance(r.get("paths"), dict)] if run else []
+    if finding.verdict != "safe" or not paths:
+        return finding
+    from codemod.evidence import branches
+
+    found = branches.analyse(root, paths)
+    fixed = [b.as_json() for b in found.fixed]
+    if not found.risky:
+        return dataclasses.replace(finding, fixed_by_config=fixed)
+    n = len(found.risky)
+    return dataclasses.replace(
+        finding,
+        verdict="unknown",
+        summary="every parameter got a gradient in every step, but "
+        f"{'branches' if n > 1 else 'a branch'} that could skip parameters never ran",
+        notes=[
+            branches.headline(found.risky),
+            branches.hint(found.risky, "probe"),
+            *finding.notes,
+        ],
+        unexercised=[b.as_json() for b in found.risky],
+        fixed_by_config=fixed,
     )
 
 

@@ -40,6 +40,7 @@ from codemod.probe.outcome import (
     primary,
     records,
     true_fails,
+    unseen,
 )
 from codemod.probe.site import SiteError, SiteRef, resolve
 from codemod.probe.stats import Summary, fmt_ms, ratio_by_round, summarize
@@ -65,6 +66,11 @@ class Request:
     timing_timeout: float = DEFAULT_TIMING_TIMEOUT_S
     device: str = "cpu"
     environ: tuple[tuple[str, str], ...] = ()  # variables make() read, for the command line
+    record_paths: int | None = None  # steps whose code paths are noted; None: every step
+
+    @property
+    def path_steps(self) -> int:
+        return self.steps if self.record_paths is None else min(self.record_paths, self.steps)
 
     @property
     def timing_rounds(self) -> int:
@@ -80,6 +86,8 @@ class Request:
         if self.site:
             cmd += ["--site", self.site]
         cmd += ["--steps", str(self.steps), "--world-size", str(self.world_size)]
+        if self.record_paths is not None:
+            cmd += ["--record-paths", str(self.record_paths)]
         return cmd + (["--device", self.device] if self.device != "cpu" else [])
 
 
@@ -150,6 +158,8 @@ class ProbeResult:
             "device": self.request.device,
             "timing": self.request.timing if self.request.rounds is None else "custom",
             "site_files": sorted(f["path"] for f in self.site.files_read) if self.site else [],
+            "unexercised": self.finding.unexercised,
+            "fixed_by_config": self.finding.fixed_by_config,
         }
         if t is not None:
             for name, summary in t.summaries.items():
@@ -338,6 +348,7 @@ def run(req: Request, progress: Callable[[str], None] = lambda line: None) -> Pr
         "steps": req.steps,
         "rounds": req.timing_rounds,
         "device": req.device,
+        "record_paths": req.path_steps,
     }
     w, timeout = req.world_size, req.timeout
     ranks = f"{w} rank" + ("s" if w != 1 else "")
@@ -359,6 +370,8 @@ def run(req: Request, progress: Callable[[str], None] = lambda line: None) -> Pr
                 )
             comparison = compare(a.folder, b.folder, w, w == 2 and req.device == "cpu")
         finding = judge(a, b, comparison, timeout)
+        source = {"A": a, "B": b}.get(finding.evidence_from or "")
+        finding = unseen(finding, source, Path(job["root"]))
         if finding.verdict is None:
             user_code = not a.hung and not true_fails(a)  # where in the factory it broke
             raise ProbeError(finding.summary + (_where(a) if user_code else ""))

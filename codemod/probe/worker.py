@@ -4,8 +4,9 @@ Run as a script so that the user's working directory, not this package, comes fi
 sys.path (a repo may have its own `codemod`); its siblings are loaded by file path. Modes:
 
 - "A" / "B": train `steps` steps with find_unused_parameters True / False, the recorder's
-  AccumulateGrad hooks counting one iteration per step, then one more forward: DDP under
-  False reports a parameter left without a gradient only at the next forward. Each rank
+  AccumulateGrad hooks counting one iteration per step (and, for the first `record_paths`
+  steps, noting the lines of the model's forward code that ran), then one more forward:
+  DDP under False reports a parameter left without a gradient only at the next forward. Each rank
   saves its final parameters and buffers for the parent to compare, the digest of every
   batch it trained on (A and B must have seen the same data), and the repo files it read
   (the recorder's audit hook), so the evidence goes stale when any of them changes.
@@ -152,8 +153,13 @@ class Worker:
             _recorder_module(sibling)
         recorder_module = _recorder_module("_ddp_codemod_recorder")
         # the recorder's own file goes to the job folder, which the parent deletes
+        # repo paths (the code paths' files) are relative to the site's root
         recorder = recorder_module.Recorder(
-            {"DDP_CODEMOD_OUT": self.job["dir"], "DDP_CODEMOD_ROOT": self.job["dir"]}
+            {
+                "DDP_CODEMOD_OUT": self.job["dir"],
+                "DDP_CODEMOD_ROOT": self.job.get("root") or self.job["cwd"],
+                "DDP_CODEMOD_RECORD_PATHS": str(self.job.get("record_paths", 0)),
+            }
         )
         inst = recorder.on_init(ddp, sys._getframe(), dict(kwargs), by_forward=False)
         opt = setup.optimizer(ddp.parameters(), setup.model)
@@ -164,10 +170,10 @@ class Worker:
             digests.append(self.factory.digest(raw))
             batch = self.factory.to_device(raw, self.device)
             opt.zero_grad(set_to_none=True)
-            inst.open(True)
+            recorder.open_step(inst, ddp)
             loss = setup.loss(ddp, batch, step)
             loss.backward()
-            inst.close()
+            recorder.close_step(inst)
             opt.step()
         setup.loss(ddp, self.batch(setup, steps), steps)  # DDP checks the last step here
         module = ddp.module

@@ -19,6 +19,7 @@ import os
 import socket
 import sys
 import time
+import types
 import weakref
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -247,11 +248,16 @@ def _paths_json(inst: _Instance) -> dict[str, Any]:
 class _Paths:
     """Which lines of the repo's module code ran, during the first `limit` iterations.
 
-    sys.settrace with a global function that returns a local tracer only for code objects
-    of the watched files (the files holding the forward of a module class inside a recorded
-    model, so helpers defined there count too) and None for everything else; installed at
-    the first recorded forward, removed once every instance did `limit` iterations. Never
-    installed over another tracer (coverage, a debugger): that is said in the evidence.
+    The watched files are those holding the forward of a module class inside a recorded
+    model, so helpers defined there count too. Two ways to see lines, one evidence shape
+    (`inst.path_lines`: code object -> lines run, for the instance whose forward ran last):
+
+    - Python >= 3.12: `sys.monitoring` under a tool id nobody holds, LINE events enabled only
+      on the code objects of the watched files, each location disabled after its first hit;
+      the tool is freed when recording stops. It coexists with other tracers and tools.
+    - Otherwise (or with every tool id taken): sys.settrace with a global function that
+      returns a local tracer only for code objects of the watched files; never installed
+      over another tracer (coverage, a debugger), which is said in the evidence.
     """
 
     def __init__(self, limit: int) -> None:
@@ -261,6 +267,7 @@ class _Paths:
         self.watch: dict[Any, bool] = {}  # code object -> watched
         self.current: _Instance | None = None
         self.tracer = self._global  # one bound method, so `sys.gettrace() is` can tell
+        self.monitor: _Monitor | None = None  # set while sys.monitoring records
 
     def _global(self, frame: Any, event: str, arg: Any) -> Any:
         try:
@@ -291,21 +298,47 @@ class _Paths:
             if inst.paths is None:
                 inst.paths = {"skipped": "path recording had ended before its first forward"}
             return
-        if inst.paths is None:
+        described = inst.paths is None
+        if described:
             inst.paths = self._describe(recorder, ddp)
             self.watch = {}
         if "skipped" in inst.paths:
             return
+        monitor = self.monitor
         if self.state == "idle":
-            if sys.gettrace() is not None:
-                inst.paths = {"skipped": "another tracer is active"}
+            monitor = _Monitor.claim(self._line)
+            if monitor is None and sys.gettrace() is not None:
+                why = "another tracer is active"
+                if getattr(sys, "monitoring", None) is not None:
+                    why = "no free monitoring tool id"
+                inst.paths = {"skipped": why}
                 self.state = "done"
                 return
-            sys.settrace(self.tracer)
+            if monitor is None:
+                sys.settrace(self.tracer)
+            self.monitor = monitor
             self.state = "on"
-        elif sys.gettrace() is not self.tracer:
+        elif monitor is None and sys.gettrace() is not self.tracer:
             inst.paths["incomplete"] = "another tracer replaced the recorder's"
+        if monitor is not None:
+            if described:
+                monitor.watch(ddp, self.files)
+            if self.current is not None and self.current is not inst:
+                monitor.restart()  # lines this instance runs too must reach it as well
         self.current = inst
+
+    def _line(self, code: Any, line: int) -> Any:
+        """sys.monitoring's LINE callback: note the line for the current instance, once."""
+        try:
+            inst = self.current
+            if inst is not None:
+                lines = inst.path_lines.get(code)
+                if lines is None:
+                    lines = inst.path_lines[code] = set()
+                lines.add(line)
+        except Exception:
+            pass
+        return _Monitor.DISABLE
 
     def closed(self, recorder: Recorder) -> None:
         """An iteration closed: stop once every live instance did `limit` iterations."""
@@ -319,7 +352,10 @@ class _Paths:
             self.stop()
 
     def stop(self) -> None:
-        if self.state == "on" and sys.gettrace() is self.tracer:
+        if self.monitor is not None:
+            self.monitor.free()
+            self.monitor = None
+        elif self.state == "on" and sys.gettrace() is self.tracer:
             sys.settrace(None)
         self.state = "done"
         self.current = None
@@ -370,6 +406,137 @@ class _Paths:
         if compiled:
             out = {"skipped": "compiled: paths not recorded"}
         return out
+
+
+class _Monitor:
+    """The recorder's hold on one `sys.monitoring` tool id (Python >= 3.12), LINE events only.
+
+    Code objects are found by walking the model's module classes (their MRO) and the
+    globals of the modules that define them, following functions, methods, properties,
+    wrappers (`__wrapped__`, closures) and the code objects nested in `co_consts`, once per
+    class at the instance's first recorded forward. That costs nothing while training runs,
+    unlike a global PY_START, which would fire for every function of the process (torch's
+    Python layers, the data loader) until disabled per code object, and again after each
+    `restart_events`. A code object the walk misses (exec'd code, a function no class or
+    global reaches) only looks unexecuted: its branches read as never taken, the cautious
+    side (unknown, never a false safe). Each location reports once, then is disabled; when
+    another instance's forward begins, `restart_events` re-arms them (it re-arms other
+    tools' disabled events too: they are called again, which they must allow), so a line
+    both instances run reaches each, as under settrace.
+    """
+
+    NAME = "ddp-codemod"
+    # ids 3 and 4 have no designated tool; then coverage's and the profiler's, when free.
+    # Never 0 (debuggers) or 5 (optimizers): holding those could block one that starts later.
+    IDS = (3, 4, 1, 2)
+    DISABLE: Any = None
+    MAX_OBJECTS = 50000  # objects one walk looks at
+
+    def __init__(self, mon: Any, tool: int) -> None:
+        self.mon = mon
+        self.tool = tool
+        self.codes: set[Any] = set()  # code objects with LINE events on
+        self.seen: set[int] = set()  # ids of what the walks looked at (kept alive below)
+        self.kept: list[Any] = []
+
+    @classmethod
+    def claim(cls, callback: Callable[[Any, int], Any]) -> _Monitor | None:
+        """A free tool id with `callback` on its LINE events; None: no sys.monitoring, or
+        every id is taken (another tool is never displaced)."""
+        mon = getattr(sys, "monitoring", None)
+        if mon is None:
+            return None
+        for tool in cls.IDS:
+            if mon.get_tool(tool) is not None:
+                continue
+            try:
+                mon.use_tool_id(tool, cls.NAME)
+            except ValueError:  # taken between the look and the claim
+                continue
+            cls.DISABLE = mon.DISABLE
+            mon.register_callback(tool, mon.events.LINE, callback)
+            return cls(mon, tool)
+        return None
+
+    def watch(self, ddp: Any, files: dict[str, str]) -> None:
+        """Enable LINE events on every code object of `files` the model's classes reach."""
+        todo: list[Any] = []
+        for module in ddp.module.modules():
+            for klass in type(module).__mro__:
+                owner = _defined_in(klass, files)
+                if owner is None:
+                    continue
+                todo.append(klass)
+                if self._keep(owner):
+                    todo.extend(list(vars(owner).values()))
+        line = self.mon.events.LINE
+        for code in self._codes(todo, files):
+            self.mon.set_local_events(self.tool, code, line)
+            self.codes.add(code)
+
+    def _keep(self, obj: Any) -> bool:
+        """True the first time `obj` is seen (and it stays alive, so its id stays its)."""
+        if id(obj) in self.seen or len(self.seen) >= self.MAX_OBJECTS:
+            return False
+        self.seen.add(id(obj))
+        self.kept.append(obj)
+        return True
+
+    def _codes(self, todo: list[Any], files: dict[str, str]) -> list[Any]:
+        """The new code objects of `files` reachable from `todo` (functions, classes of
+        those files, properties, wrappers and closures, nested code)."""
+        found = []
+        while todo:
+            obj = todo.pop()
+            if isinstance(obj, type):
+                if _defined_in(obj, files) is not None and self._keep(obj):
+                    todo.extend(list(vars(obj).values()))
+            elif isinstance(obj, types.CodeType):
+                if self._keep(obj):
+                    if obj.co_filename in files and obj not in self.codes:
+                        found.append(obj)
+                    todo.extend(c for c in obj.co_consts if isinstance(c, types.CodeType))
+            elif isinstance(obj, property):
+                if self._keep(obj):
+                    todo.extend(f for f in (obj.fget, obj.fset, obj.fdel) if f is not None)
+            elif (callable(obj) or isinstance(obj, (staticmethod, classmethod))) and self._keep(
+                obj
+            ):
+                for name in ("__code__", "__func__", "__wrapped__", "func", "__closure__"):
+                    try:  # a user object's __getattr__ may raise anything
+                        inner = getattr(obj, name, None)
+                    except Exception:
+                        continue
+                    if name != "__closure__":
+                        todo.append(inner)
+                        continue
+                    for cell in inner if isinstance(inner, tuple) else ():
+                        with contextlib.suppress(ValueError):  # an empty cell
+                            todo.append(cell.cell_contents)
+        return found
+
+    def restart(self) -> None:
+        self.mon.restart_events()
+
+    def free(self) -> None:
+        """Turn every event of the tool off and give its id back."""
+        mon, tool = self.mon, self.tool
+        with contextlib.suppress(Exception):
+            for code in self.codes:
+                mon.set_local_events(tool, code, 0)
+        with contextlib.suppress(Exception):
+            mon.register_callback(tool, mon.events.LINE, None)
+        with contextlib.suppress(Exception):
+            mon.free_tool_id(tool)
+        self.codes = set()
+        self.kept = []
+        self.seen = set()
+
+
+def _defined_in(klass: type, files: dict[str, str]) -> Any:
+    """The module that defines `klass` when its file is one of `files`, else None."""
+    owner = sys.modules.get(getattr(klass, "__module__", None) or "")
+    return owner if getattr(owner, "__file__", None) in files else None
 
 
 class _PreHook:
@@ -847,6 +1014,22 @@ class Recorder:
         with contextlib.suppress(Exception):
             if self._paths is not None:
                 self._paths.stop()
+
+    def open_step(self, inst: _Instance, ddp: Any) -> None:
+        """A probe step begins (on_init with by_forward=False): one synchronising iteration,
+        its code paths recorded like a forward's."""
+        inst.open(True)
+        if self._paths is not None:
+            try:
+                self._paths.start(self, inst, ddp)
+            except Exception as exc:
+                self.report("recording code paths", exc)
+                self._stop_paths()
+
+    def close_step(self, inst: _Instance) -> None:
+        """The probe step's backward ran: count it; path recording ends after its limit."""
+        if inst.close():
+            self._paths_closed()
 
     def _all_done(self, steps: int) -> bool:
         live = [i for i in self.instances if i.forwards and i.ref() is not None]
