@@ -79,6 +79,8 @@ dist.init_process_group("gloo")
 torch.manual_seed(0)
 random.seed(0)  # LayerDrop's 12 draws per rank stay above p (unseeded: ~5% took the arm)
 net = model.Net(with_aux=True)
+if "--compile" in sys.argv:
+    net = torch.compile(net, backend="eager")
 ddp = DDP(net, find_unused_parameters=True)  # site: ddp
 opt = torch.optim.SGD(ddp.parameters(), lr=0.01)
 for step in range(6):
@@ -153,3 +155,11 @@ def test_training_activation_and_config_branches_are_safe_and_listed(repo: Path)
     assert "unexercised" not in site
     fixed = [b["condition"] for b in site["fixed_by_config"]]
     assert fixed == ["if self.with_aux: (when false)"]
+
+
+def test_a_compiled_forward_is_not_seen_so_the_site_stays_unknown(repo: Path):
+    """torch.compile runs the forward as a graph: its lines are not recorded, and a clean
+    run then cannot say whether a skipping branch went untaken."""
+    site = _site(repo, "plain", "--compile")
+    assert site["verdict"] == "unknown", site["reason"]
+    assert "its code paths were not recorded (compiled: paths not recorded)" in site["reason"]

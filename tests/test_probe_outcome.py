@@ -358,3 +358,15 @@ def test_a_probe_that_took_the_branch_or_recorded_no_paths_keeps_its_verdict(tmp
     a = with_paths(tmp_path, [3, 4, 5])
     assert unseen(judge(a, ok("B"), EQUAL, 60), a, tmp_path).verdict == "safe"
     assert unseen(judge(ok("A"), ok("B"), EQUAL, 60), ok("A"), tmp_path).verdict == "safe"
+
+
+def test_a_safe_probe_whose_paths_were_not_recorded_is_unknown(tmp_path):
+    """A compiled model (or another tracer) hides which branches ran: not seen, not safe."""
+    from codemod.probe.outcome import unseen
+
+    run = ok("A")
+    for rank in run.ranks:
+        rank.result["record"]["paths"] = {"skipped": "compiled: paths not recorded"}
+    finding = unseen(judge(run, ok("B"), EQUAL, 60), run, tmp_path)
+    assert finding.verdict == "unknown"
+    assert "its code paths were not recorded (compiled: paths not recorded)" in finding.notes[0]

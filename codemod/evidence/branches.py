@@ -638,6 +638,24 @@ def headline(risky: Iterable[Branch]) -> str:
     )
 
 
+def blind_spot(found: Findings) -> str | None:
+    """Why part of the model's code was not judged (paths skipped: a compiled forward,
+    another tracer; a file changed or unreadable), as a clause; None when all was."""
+    if not found.notes:
+        return None
+    why = "; ".join(found.notes)
+    if not found.recorded:
+        return f"its code paths were not recorded ({why}), so a branch that could skip "
+    return f"some of its code paths could not be judged ({why}), so a branch that could skip "
+
+
+def blind_hint(verb: str) -> str:
+    return (
+        f"parameters may never have run; {verb} again where paths can be recorded (no "
+        "torch.compile, no other tracer), or allowlist the site"
+    )
+
+
 def hint(risky: Iterable[Branch], verb: str) -> str:
     """What to do about unexercised branches: run longer (`verb`: trace, probe) or allowlist."""
     it, they = ("it", "it") if len(list(risky)) == 1 else ("them", "they")

@@ -292,8 +292,9 @@ def _measured(runs: tuple[RunSummary, ...]) -> str:
 
 def _unseen(instances: list[Instance], runs: tuple[RunSummary, ...], clean: str) -> Coverage | None:
     """Clean evidence that recorded its code paths: None when no branch that could skip
-    parameters went untaken; else thin coverage naming those branches. Evidence without
-    paths (older files, probes with --record-paths 0) keeps the verdict it had."""
+    parameters went untaken; else thin coverage naming those branches, or saying which
+    code could not be seen (recording skipped: a compiled forward, another tracer).
+    Evidence without paths (older files, --record-paths 0) keeps the verdict it had."""
     recorded = [i.code_paths for i in instances if i.code_paths is not None]
     root = next((i.process.root for i in instances if i.process.root is not None), None)
     if not recorded or root is None:
@@ -302,11 +303,15 @@ def _unseen(instances: list[Instance], runs: tuple[RunSummary, ...], clean: str)
 
     found = branches.analyse(root, recorded)
     fixed = tuple(b.as_json() for b in found.fixed)
+    verb = "probe" if all(r.kind == "probe" for r in runs) else "trace"
+    blind = branches.blind_spot(found)
+    if not found.risky and blind is not None:  # not seen is not safe
+        reason = f"{clean}, but {blind}{branches.blind_hint(verb)}"
+        return Coverage(State.THIN, reason, {}, runs, (), fixed)
     if not found.risky:
         if fixed:
             return Coverage(State.SAFE, clean + _measured(runs), {}, runs, (), fixed)
         return None
-    verb = "probe" if all(r.kind == "probe" for r in runs) else "trace"
     reason = f"{clean}, but {branches.headline(found.risky)}; {branches.hint(found.risky, verb)}"
     risky = tuple(b.as_json() for b in found.risky)
     return Coverage(State.THIN, reason, {}, runs, risky, fixed)

@@ -161,6 +161,16 @@ def unseen(finding: Finding, run: RunResult | None, root: Path) -> Finding:
 
     found = branches.analyse(root, paths)
     fixed = [b.as_json() for b in found.fixed]
+    blind = branches.blind_spot(found)
+    if not found.risky and blind is not None:  # not seen is not safe
+        return dataclasses.replace(
+            finding,
+            verdict="unknown",
+            summary="every parameter got a gradient in every step, but the probe could not "
+            "see which code paths ran",
+            notes=[blind + branches.blind_hint("probe"), *finding.notes],
+            fixed_by_config=fixed,
+        )
     if not found.risky:
         return dataclasses.replace(finding, fixed_by_config=fixed)
     n = len(found.risky)
