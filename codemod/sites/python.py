@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from codemod.discover.implicit import aliases, words
-from codemod.discover.prefilter import mentions
+from codemod.discover.prefilter import NEEDLES
 from codemod.model import KEEP_COMMENT, Fix, Kind, Site, Span
 from codemod.recorder._ddp_codemod_source import source_lines
 from codemod.sites import kwargs_flow
@@ -100,13 +101,35 @@ def _first_line(node: ast.AST) -> int:
     return first
 
 
+def line_starts(text: str) -> list[int]:
+    """The offset where each line begins (lines end at \\r\\n, \\r or \\n, like the
+    tokenizer's). Without \\r, from the lengths `str.split` gives: no Python-level loop
+    over the lines of every candidate file."""
+    if "\r" in text:
+        return [0, *(m.end() for m in re.finditer(r"\r\n|\r|\n", text))]
+    return [0, *itertools.accumulate(map((1).__add__, map(len, text.split("\n")[:-1])))]
+
+
+def lines_holding(text: str, starts: list[int], words: Sequence[str]) -> set[int]:
+    """1-based numbers of the lines of `text` (beginning at `starts`) that hold one of
+    `words`, none of which spans a line: each word is searched in the whole text."""
+    found: set[int] = set()
+    for word in words:
+        at = text.find(word)
+        while at != -1:
+            line = bisect.bisect_right(starts, at)
+            found.add(line)
+            at = text.find(word, starts[line] if line < len(starts) else len(text))
+    return found
+
+
 class Positions:
     """ast positions (UTF-8 byte columns) as character spans and source text."""
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.lines = source_lines(text)
-        self.starts = [0, *(m.end() for m in re.finditer(r"\r\n|\r|\n", text))]
+        self.starts = line_starts(text)
 
     def column(self, line: int, byte_col: int) -> int:
         raw = self.lines[line - 1].encode("utf-8")[:byte_col]
@@ -155,14 +178,14 @@ class Finder:
     def run(self, tree: ast.Module) -> None:
         """Visit only subtrees that span a line mentioning the setting: every site has its
         keyword, key or strategy name on such a line, and most of a file has none."""
-        lowered = (line.lower() for line in self.pos.lines)
-        self.needles = [n for n, line in enumerate(lowered, start=1) if mentions(line)]
-        self.implicit_names = aliases(self.pos.text)
-        implicit = words(self.pos.text, self.ctx.implicit.names() | self.implicit_names)
+        text = self.pos.text
+        lowered = text.lower()  # the same line breaks: lower() maps none to another
+        needles = lines_holding(lowered, line_starts(lowered), NEEDLES)
+        self.implicit_names = aliases(text)
+        implicit = words(text, self.ctx.implicit.names() | self.implicit_names)
         if implicit:  # sites that do not name the flag: lines that name their API
-            lines = enumerate(self.pos.lines, start=1)
-            more = [n for n, line in lines if any(w in line for w in implicit)]
-            self.needles = sorted({*self.needles, *more})
+            needles |= lines_holding(text, self.pos.starts, implicit)
+        self.needles = sorted(needles)
         if self.needles:
             self.parents.append(tree)
             self._children(tree)
