@@ -75,16 +75,19 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 import model
 
 feed_empty = "--feed-empty" in sys.argv
+freeze_at = int(sys.argv[sys.argv.index("--freeze-at") + 1]) if "--freeze-at" in sys.argv else 200
 dist.init_process_group("gloo")
 torch.manual_seed(0)
 random.seed(0)  # LayerDrop's 12 draws per rank stay above p (unseeded: ~5% took the arm)
 net = model.Net(with_aux=True)
+if "--p" in sys.argv:
+    net.p = float(sys.argv[sys.argv.index("--p") + 1])
 if "--compile" in sys.argv:
     net = torch.compile(net, backend="eager")
 ddp = DDP(net, find_unused_parameters=True)  # site: ddp
 opt = torch.optim.SGD(ddp.parameters(), lr=0.01)
 for step in range(6):
-    ddp.module.head_frozen = step > 200
+    ddp.module.head_frozen = step >= freeze_at
     n = 0 if feed_empty and step == 3 else 2
     loss = ddp(torch.randn(2, 4), torch.zeros(n))
     loss.backward()
@@ -119,21 +122,32 @@ def _line(repo: Path, text: str) -> int:
     return next(n for n, line in enumerate(lines, 1) if text in line)
 
 
-def test_a_freeze_flag_set_by_the_training_loop_keeps_the_site_unknown(repo: Path):
+def test_a_freeze_flag_set_by_the_training_loop_is_unknown_and_taken_unsafe(repo: Path):
     site = _site(repo, "frozen", expect="1 branch that could skip parameters never ran")
     assert site["verdict"] == "unknown", site["reason"]
     line = _line(repo, "return x.sum() + y")
     assert f"model.py:{line} `if self.head_frozen:` (skips head)" in (site["reason"])
     (branch,) = site["unexercised"]
     assert branch["skips"] == ["head"] and "assigned outside the class" in branch["why"]
+    for stale in (repo / ".ddp-codemod").glob("*.json"):
+        stale.unlink()
+    site = _site(repo, "frozen", "--freeze-at", "3")  # traced long enough to take it
+    assert site["verdict"] == "unsafe", site["reason"]
+    assert set(site["unused"]) == {"head.weight", "head.bias"}
 
 
-def test_layerdrop_with_a_small_p_keeps_the_site_unknown(repo: Path):
+def test_layerdrop_with_a_small_p_keeps_the_site_unknown_and_a_large_one_unsafe(repo: Path):
     site = _site(repo, "layerdrop")
     assert site["verdict"] == "unknown", site["reason"]
     (branch,) = site["unexercised"]
     assert branch["line"] == _line(repo, "continue") and branch["skips"] == ["layers"]
     assert "a random draw" in branch["why"]
+    for stale in (repo / ".ddp-codemod").glob("*.json"):
+        stale.unlink()
+    site = _site(repo, "layerdrop", "--p", "0.5")  # seeded: some of the 12 draws skip
+    assert site["verdict"] == "unsafe", site["reason"]
+    assert set(site["unused"]) <= {f"layers.{i}.{w}" for i in (0, 1) for w in ("weight", "bias")}
+    assert site["unused"]
 
 
 def test_an_early_return_on_empty_targets_never_taken_is_unknown_and_taken_unsafe(repo: Path):
