@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from codemod.evidence.branches import Branch, RepoFacts, analyse_source
+from codemod.evidence.branches import Branch, RepoFacts, analyse_source, repo_facts
 
 NO_FACTS = RepoFacts({}, frozenset())
 
@@ -172,3 +172,106 @@ def test_a_helper_method_it_calls_is_analysed_too():
     """
     b = only(found(source, ["a", "cls_head"], executed={3, 5, 7}))
     assert b.line == 6 and b.skips == ("cls_head",) and b.risky
+
+
+def facts_of(tmp_path, files: dict[str, str]) -> RepoFacts:
+    for name, source in files.items():
+        (tmp_path / name).write_text(textwrap.dedent(source))
+    return repo_facts(tmp_path)
+
+
+CONV = """\
+class Net:
+    def __init__(self, norm=True):
+        self.conv = Conv()
+        if norm:
+            self.bn = BN()
+        self.with_norm = norm
+    def forward(self, x):
+        x = self.conv(x)
+        if self.with_norm:
+            x = self.bn(x)
+        return x
+"""
+
+
+def test_a_flag_another_class_sets_on_its_own_instances_stays_fixed_by_config(tmp_path):
+    # DAMO-YOLO: DepthwiseConv.__init__ sets `self.with_norm` too; that is its own instances
+    other = "class DepthwiseConv:\n    def __init__(self, norm):\n        self.with_norm = norm\n"
+    facts = facts_of(tmp_path, {"m.py": CONV, "other.py": other})
+    b = only(found(CONV, ["conv", "bn"], executed={3, 4, 5, 6, 8, 9, 11}, facts=facts))
+    assert not b.risky and b.line == 9 and "set by the class" in b.why
+
+
+def test_a_flag_a_base_class_in_another_file_sets_is_fixed_by_config(tmp_path):
+    source = CONV.replace("class Net:", "class Net(Base):").replace(
+        "        self.with_norm = norm\n", ""
+    )
+    base = "class Base:\n    def setup(self, norm):\n        self.with_norm = norm\n"
+    facts = facts_of(tmp_path, {"m.py": source, "base.py": base})
+    b = only(found(source, ["conv", "bn"], executed={3, 4, 5, 7, 8, 10}, facts=facts))
+    assert not b.risky and "set by the class" in b.why
+
+
+def test_a_flag_only_a_subclass_sets_is_fixed_by_config(tmp_path):
+    source = CONV.replace("        self.with_norm = norm\n", "")
+    sub = "class LiteNet(Net):\n    def __init__(self):\n        self.with_norm = False\n"
+    facts = facts_of(tmp_path, {"m.py": source, "sub.py": sub})
+    b = only(found(source, ["conv", "bn"], executed={3, 4, 5, 7, 8, 10}, facts=facts))
+    assert not b.risky and "or a base or subclass" in b.why
+    assert only(found(source, ["conv", "bn"], executed={3, 4, 5, 7, 8, 10})).risky
+
+
+def test_a_flag_set_on_an_instance_from_outside_or_by_a_function_stays_a_risk(tmp_path):
+    train = "def hook(model):\n    model.with_norm = False\n"
+    facts = facts_of(tmp_path, {"m.py": CONV, "train.py": train})
+    b = only(found(CONV, ["conv", "bn"], executed={3, 4, 5, 6, 8, 9, 11}, facts=facts))
+    assert b.risky and "assigned outside the class (train.py:2)" in b.why
+    loose = "def patch(self):\n    self.with_norm = False\n"  # a function, not a method
+    (tmp_path / "loose").mkdir()
+    facts = facts_of(tmp_path / "loose", {"m.py": CONV, "train.py": loose})
+    b = only(found(CONV, ["conv", "bn"], executed={3, 4, 5, 6, 8, 9, 11}, facts=facts))
+    assert b.risky
+
+
+TEACHER = """\
+class Net:
+    def forward(self, x, tea=False):
+        y = self.neck(x)
+        if tea:
+            return y
+        return self.head(y)
+"""
+
+
+def test_a_keyword_passed_only_under_no_grad_leaves_the_argument_at_its_default(tmp_path):
+    # DAMO-YOLO's trainer: `with torch.no_grad(): self.tea_model(inps, targets, tea=True)`;
+    # DDP prepares no reduction for a forward without grad, so that call cannot skip one
+    train = """\
+    import torch
+    def step(model, teacher, x):
+        with torch.no_grad():
+            t = teacher(x, tea=True)
+        return model(x)
+    @torch.inference_mode()
+    def evaluate(model, x):
+        return model(x, tea=True)
+    """
+    facts = facts_of(tmp_path, {"m.py": TEACHER, "train.py": train})
+    b = only(found(TEACHER, ["neck", "head"], executed={3, 4, 6}, facts=facts))
+    assert not b.risky and "default" in b.why
+
+
+def test_a_keyword_passed_with_grad_enabled_is_a_risk(tmp_path):
+    train = """\
+    import torch
+    def step(model, x, epoch):
+        with torch.no_grad():
+            def later(y):  # defined under no_grad, called with grad
+                return model(y, tea=True)
+        with torch.set_grad_enabled(True):
+            return later(x)
+    """
+    facts = facts_of(tmp_path, {"m.py": TEACHER, "train.py": train})
+    b = only(found(TEACHER, ["neck", "head"], executed={3, 4, 6}, facts=facts))
+    assert b.risky and "passed by some call" in b.why

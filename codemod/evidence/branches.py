@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -60,6 +60,9 @@ _BUILTINS = frozenset(
     ]
 )
 MAX_DEPTH = 4  # self.method() calls followed
+# a forward run under these prepares no DDP reduction, so what its call passes skips nothing
+NO_GRAD = {"torch.no_grad", "no_grad", "torch.inference_mode", "inference_mode"}
+SET_GRAD = {"torch.set_grad_enabled", "set_grad_enabled"}
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,26 @@ class RepoFacts:
 
     # attr -> (path, line, enclosing class name or "", target is `self`)
     assigned: dict[str, tuple[tuple[str, int, str, bool], ...]]
-    keywords: frozenset[str]
+    keywords: frozenset[str]  # passed by some call that runs with grad enabled
+    # class name -> the names of its bases (every class of that name in the repo)
+    bases: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def related(self, names: Iterable[str]) -> frozenset[str]:
+        """Classes whose methods can run on an instance of `names`: the classes, their
+        subclasses in the repo, and every base of those (by name)."""
+        down = set(names)
+        grew = True
+        while grew:
+            more = {k for k, bs in self.bases.items() if k not in down and bs & down}
+            grew = bool(more)
+            down |= more
+        up, todo = set(down), list(down)
+        while todo:
+            for base in self.bases.get(todo.pop(), ()):
+                if base not in up:
+                    up.add(base)
+                    todo.append(base)
+        return frozenset(up)
 
 
 def _python_files(root: Path) -> Iterator[Path]:
@@ -108,11 +130,43 @@ class _Assignments(ast.NodeVisitor):
         self.classes: list[str] = []
         self.found: list[tuple[str, tuple[str, int, str, bool]]] = []
         self.keywords: set[str] = set()
+        self.bases: dict[str, set[str]] = {}
+        self.no_grad = 0  # inside a `with torch.no_grad():` or a function decorated so
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        names = {_dotted(b).rsplit(".", 1)[-1] for b in node.bases} - {""}
+        self.bases.setdefault(node.name, set()).update(names)
         self.classes.append(node.name)
+        outer, self.no_grad = self.no_grad, 0
         self.generic_visit(node)
+        self.no_grad = outer
         self.classes.pop()
+
+    def _function(self, node: ast.AST, decorators: list[ast.expr]) -> None:
+        outer = self.no_grad  # a function runs when it is called, not where it is defined
+        self.no_grad = 1 if any(_no_grad(d) for d in decorators) else 0
+        self.generic_visit(node)
+        self.no_grad = outer
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._function(node, node.decorator_list)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
+        self._function(node, node.decorator_list)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._function(node, [])
+
+    def visit_With(self, node: ast.With | ast.AsyncWith) -> None:
+        for item in node.items:
+            self.visit(item)
+        off = any(_no_grad(item.context_expr) for item in node.items)
+        self.no_grad += off
+        for stmt in node.body:
+            self.visit(stmt)
+        self.no_grad -= off
+
+    visit_AsyncWith = visit_With
 
     def _target(self, target: ast.AST) -> None:
         if isinstance(target, (ast.Tuple, ast.List)):
@@ -138,7 +192,7 @@ class _Assignments(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         for kw in node.keywords:
-            if kw.arg:
+            if kw.arg and not self.no_grad:
                 self.keywords.add(kw.arg)
         name = _dotted(node.func)
         if name == "setattr" and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant):
@@ -148,10 +202,31 @@ class _Assignments(ast.NodeVisitor):
         self.generic_visit(node)
 
 
+def _no_grad(node: ast.AST) -> bool:
+    """`torch.no_grad()`, `torch.inference_mode()`, `torch.set_grad_enabled(False)`."""
+    func = node.func if isinstance(node, ast.Call) else node
+    name = _dotted(func)
+    if name in NO_GRAD:
+        return not (
+            isinstance(node, ast.Call)
+            and name.endswith("inference_mode")
+            and node.args
+            and not (isinstance(node.args[0], ast.Constant) and node.args[0].value)
+        )
+    return (
+        name in SET_GRAD
+        and isinstance(node, ast.Call)
+        and len(node.args) == 1
+        and isinstance(node.args[0], ast.Constant)
+        and node.args[0].value is False
+    )
+
+
 @lru_cache(maxsize=8)
 def repo_facts(root: Path) -> RepoFacts:
     assigned: dict[str, list[tuple[str, int, str, bool]]] = {}
     keywords: set[str] = set()
+    bases: dict[str, set[str]] = {}
     for path in _python_files(root):
         try:
             if path.stat().st_size > MAX_FILE_BYTES:
@@ -167,7 +242,13 @@ def repo_facts(root: Path) -> RepoFacts:
         for attr, where in visitor.found:
             assigned.setdefault(attr, []).append(where)
         keywords |= visitor.keywords
-    return RepoFacts({k: tuple(v) for k, v in assigned.items()}, frozenset(keywords))
+        for name, names in visitor.bases.items():
+            bases.setdefault(name, set()).update(names)
+    return RepoFacts(
+        {k: tuple(v) for k, v in assigned.items()},
+        frozenset(keywords),
+        {k: frozenset(v) for k, v in bases.items()},
+    )
 
 
 def _dotted(node: ast.AST) -> str:
@@ -297,12 +378,24 @@ class _Judge:
                 self.args.add(extra.arg)
         self.defaults = set(defaults)
         self.module_names: set[str] = set()
+        # `self.X = ...` in a method of one of these can set X on this class's instances
+        self.related = self.cls.names | facts.related(self.cls.names)
 
     def outside(self, attr: str) -> tuple[str, int] | None:
+        """Where something other than this class's own methods assigns `attr`: any
+        `obj.attr = ...`, and `self.attr = ...` outside a class. `self.attr = ...` in a method
+        of a class that is no base or subclass of this one sets it on that class's instances."""
         for rel, line, klass, is_self in self.facts.assigned.get(attr, ()):
-            if not (is_self and klass in self.cls.names):
+            if not is_self or not klass:
                 return rel, line
         return None
+
+    def hierarchy(self, attr: str) -> bool:
+        """Some class whose methods run on this class's instances assigns `self.<attr>`."""
+        return any(
+            is_self and klass in self.related
+            for _, _, klass, is_self in self.facts.assigned.get(attr, ())
+        )
 
     def classify(self, test: ast.AST | None) -> tuple[str, str]:
         """("risk" | "config" | "never", why)."""
@@ -359,6 +452,8 @@ class _Judge:
             risks.append(f"a counter (`self.{attr}`)")
         elif attr in self.cls.own or attr in self.cls.params or attr in self.cls.methods:
             configs.append(f"`self.{attr}` is set by the class itself")
+        elif self.hierarchy(attr):
+            configs.append(f"`self.{attr}` is set by the class itself (or a base or subclass)")
         else:
             risks.append(f"`self.{attr}` is set nowhere the class shows")
 
