@@ -344,3 +344,38 @@ def test_device_cuda_moves_every_tensor_of_a_batch(monkeypatch):
     out = to_device(batch, torch.device("meta"))
     assert len(moved) == 3 and out[1]["t"][0] is not boxes  # BoxList copied, tensors moved
     assert to_device(batch, torch.device("cpu")) is batch
+
+
+PRINTING = """\
+import logging
+import sys
+
+import torch
+
+
+def make():
+    print("hello from make")
+    handler = logging.StreamHandler(sys.stdout)  # mmengine's logger does this
+    logging.getLogger("factory-test").addHandler(handler)
+    logging.getLogger("factory-test").warning("logged from make")
+    model = torch.nn.Linear(2, 1)
+    return {"model": model, "batch": lambda step, rank: torch.ones(1, 2), "loss": lambda m, b: m(b)}
+"""
+
+
+def test_what_the_factory_prints_here_goes_to_stderr(tmp_path, capfd):
+    """probe calls make() in its own process first: its prints and the logging handlers it
+    creates must not land on stdout, where --format json puts the report."""
+    import logging
+
+    from codemod.probe.runner import Request, _validate
+
+    (tmp_path / "fac.py").write_text(PRINTING)
+    try:
+        _validate(Request("fac.py:make", tmp_path))
+        logging.getLogger("factory-test").warning("logged later")
+    finally:
+        logging.getLogger("factory-test").handlers.clear()
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert "hello from make" in err and "logged from make" in err and "logged later" in err

@@ -10,12 +10,15 @@ finished, and the verdict stands.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import re
+import sys
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,13 +201,36 @@ def _validate(req: Request) -> dict[str, str]:
     Returns the environment variables make() read.
     """
     try:
-        factory = factories.load(req.target, str(req.cwd))
-        factories.seed(SEED)
-        setup = factories.build(factory)
-        factories.check_batches(setup, req.target)
+        with _output_to_stderr():
+            factory = factories.load(req.target, str(req.cwd))
+            factories.seed(SEED)
+            setup = factories.build(factory)
+            factories.check_batches(setup, req.target)
     except factories.FactoryError as exc:
         raise ProbeError(str(exc)) from None
     return setup.environ
+
+
+@contextlib.contextmanager
+def _output_to_stderr() -> Iterator[None]:
+    """What the user's code prints while it runs here goes to stderr: stdout carries only
+    the report, which `--format json` makes one JSON object. Both `sys.stdout` (so logging
+    handlers it creates, such as mmengine's, write to stderr later too) and file descriptor 1
+    (C extensions, subprocesses) are redirected."""
+    sys.stdout.flush()
+    try:
+        saved: int | None = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no descriptor 1 or 2 (a daemon): sys.stdout alone, then
+        saved = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def check_device(device: str, world_size: int) -> None:
