@@ -103,6 +103,55 @@ def test_fifty_instances_share_their_writes(tmp_path: Path):
     assert len(ev["instances"]) == 50 and {i["iterations"] for i in ev["instances"]} == {6}
 
 
+THREADS = """\
+import atexit
+import json
+import threading
+import time
+
+WRITES = []  # per evidence write: made on the training (main) thread?
+_replace = os.replace
+
+
+def _counting(src, dst, *args, **kwargs):
+    if os.path.basename(str(dst)).startswith("evidence-"):
+        WRITES.append(threading.current_thread() is threading.main_thread())
+    return _replace(src, dst, *args, **kwargs)
+
+
+os.replace = _counting
+atexit.register(lambda: print("WRITES", json.dumps(WRITES), flush=True))  # after the last
+
+
+def main():
+    dist.init_process_group("gloo")
+    model = DDP(linear(), find_unused_parameters=True)
+    for step in range(8):
+        model(batch(step)).sum().backward()
+        if step >= 4:
+            time.sleep(0.5)  # the forward of step 7 comes >= 1.5 s after the last eager write
+
+
+main()
+"""
+
+
+def test_periodic_writes_leave_the_training_thread(tmp_path: Path):
+    """A write once a second must not stall a step with its file I/O; the writes that make
+    a killed run judgeable (construction, the first min-steps iterations) and the last one
+    stay on the training thread, so they have landed when the next line of the job runs."""
+    repo = write_repo(tmp_path, {"train.py": script(PREAMBLE + THREADS)})
+    traced = trace(repo, torchrun("train.py", nproc=1))
+    assert traced.returncode == 0, traced.proc.stderr[-3000:]
+    (line,) = [x for x in traced.proc.stdout.splitlines() if x.startswith("WRITES")]
+    on_main = json.loads(line.split(maxsplit=1)[1])
+    assert on_main[:4] == [True] * 4  # construction + min-steps (3) iterations
+    assert on_main[-1] is True  # at exit
+    assert on_main[4:-1] and not any(on_main[4:-1])
+    (ev,) = traced.evidence
+    assert ev["instances"][0]["iterations"] == 8 and ev["errors"] == []
+
+
 HARD_EXIT = """\
 import signal
 
