@@ -7,6 +7,7 @@ raise ENOSPC.
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import json
 import os
@@ -106,6 +107,7 @@ def test_fifty_instances_share_their_writes(tmp_path: Path):
 THREADS = """\
 import atexit
 import json
+import sys
 import threading
 import time
 
@@ -120,7 +122,18 @@ def _counting(src, dst, *args, **kwargs):
 
 
 os.replace = _counting
-atexit.register(lambda: print("WRITES", json.dumps(WRITES), flush=True))  # after the last
+HASHED = {}  # repo file -> hashed on the training (main) thread?
+_files = sys.modules["_ddp_codemod_files"]
+_sha256 = _files.file_sha256
+
+
+def _hashing(path):
+    HASHED[os.path.basename(path)] = threading.current_thread() is threading.main_thread()
+    return _sha256(path)
+
+
+_files.file_sha256 = _hashing
+atexit.register(lambda: print("WRITES", json.dumps([WRITES, HASHED]), flush=True))  # last
 
 
 def main():
@@ -129,7 +142,9 @@ def main():
     for step in range(8):
         model(batch(step)).sum().backward()
         if step >= 4:
-            time.sleep(0.5)  # the forward of step 7 comes >= 1.5 s after the last eager write
+            with open(f"data/{step}.txt") as f:  # read by the job: hashed at the next write
+                f.read()
+            time.sleep(0.5)  # the forward of step 6 comes > 1 s after the last eager write
 
 
 main()
@@ -137,19 +152,26 @@ main()
 
 
 def test_periodic_writes_leave_the_training_thread(tmp_path: Path):
-    """A write once a second must not stall a step with its file I/O; the writes that make
-    a killed run judgeable (construction, the first min-steps iterations) and the last one
-    stay on the training thread, so they have landed when the next line of the job runs."""
-    repo = write_repo(tmp_path, {"train.py": script(PREAMBLE + THREADS)})
+    """A write once a second must not stall a step with its file I/O or with hashing the
+    repo files read since the last one; the writes that make a killed run judgeable
+    (construction, the first min-steps iterations) and the last one stay on the training
+    thread, so they have landed when the next line of the job runs."""
+    data = {f"data/{step}.txt": f"{step}\n" for step in range(4, 8)}
+    repo = write_repo(tmp_path, {"train.py": script(PREAMBLE + THREADS), **data})
     traced = trace(repo, torchrun("train.py", nproc=1))
     assert traced.returncode == 0, traced.proc.stderr[-3000:]
     (line,) = [x for x in traced.proc.stdout.splitlines() if x.startswith("WRITES")]
-    on_main = json.loads(line.split(maxsplit=1)[1])
+    on_main, hashed = json.loads(line.split(maxsplit=1)[1])
     assert on_main[:4] == [True] * 4  # construction + min-steps (3) iterations
     assert on_main[-1] is True  # at exit
     assert on_main[4:-1] and not any(on_main[4:-1])
+    assert hashed["4.txt"] is False  # read after step 4, hashed by the periodic write
+    assert hashed["7.txt"] is True  # read after the last periodic write: hashed at exit
     (ev,) = traced.evidence
     assert ev["instances"][0]["iterations"] == 8 and ev["errors"] == []
+    read = {f["path"]: f["sha256"] for f in ev["files_read"]}
+    for rel, text in data.items():
+        assert read[rel] == hashlib.sha256(text.encode()).hexdigest()
 
 
 HARD_EXIT = """\

@@ -543,7 +543,7 @@ class Recorder:
         self._write_lock = threading.RLock()  # one write to the file at a time (re-entrant:
         # a signal handler that calls os._exit in the middle of a write writes again)
         self._wake = threading.Condition(threading.Lock())
-        self._pending: tuple[int, str] | None = None  # the newest text for the writer thread
+        self._pending: tuple[int, tuple[str, str]] | None = None  # newest, for the writer
         self._made = 0  # texts made, numbered in the order of the state they show
         self._written = 0  # the number of the last text written
         self._writer: threading.Thread | None = None
@@ -982,9 +982,17 @@ class Recorder:
 
     def document(self) -> str:
         """The evidence file's text: the parts that change, and cached JSON for the rest."""
-        files = self._files_text()  # first: it may report an error that errors must show
-        parts = [json.dumps(self._head())[:-1], files, '"errors": ' + json.dumps(self.errors)]
+        with self._write_lock:  # the files_read snapshot is not made by two threads at once
+            return self._assemble(*self._parts())
+
+    def _parts(self) -> tuple[str, str]:
+        """The head and the instances as JSON text: what must show one moment of the run."""
         instances = ",\n".join(inst.json_text() for inst in self.instances)
+        return json.dumps(self._head())[:-1], instances
+
+    def _assemble(self, head: str, instances: str) -> str:
+        files = self._files_text()  # first: it may report an error that errors must show
+        parts = [head, files, '"errors": ' + json.dumps(self.errors)]
         return ", ".join(parts) + ', "instances": [\n' + instances + "\n]}\n"
 
     def evidence(self) -> dict[str, Any]:
@@ -993,9 +1001,11 @@ class Recorder:
     def write(self, background: bool = False) -> None:
         """Atomically replace this process's evidence file (only the process that made it).
 
-        The text is made here, on the training thread, while nothing changes the records;
-        with `background` its file I/O (0.3-0.6 ms, more on a slow disk) goes to a writer
-        thread. The writes a killed run is judged by (construction, the first min-steps
+        The records' JSON is made here, on the training thread, while nothing changes them;
+        with `background` the rest goes to a writer thread: the files_read snapshot (it
+        hashes each repo file read since the last write: 0.1 ms a file, seconds after a
+        data loader read thousands in the repo) and the file I/O (0.3-0.6 ms, more on a
+        slow disk). The writes a killed run is judged by (construction, the first min-steps
         iterations, exit) stay here, so they have landed before the job's next line runs.
         """
         if os.getpid() != self.pid or not self.instances:
@@ -1003,21 +1013,21 @@ class Recorder:
         self._last_write = time.monotonic()
         self._dirty = False
         try:
-            text = self.document()
+            parts = self._parts()
         except Exception as exc:
             with self._write_lock:
                 self._failed(exc)
             return
         self._made += 1
-        if background and self._hand_over(self._made, text):
+        if background and self._hand_over(self._made, parts):
             return
-        self._store(self._made, text)
+        self._store(self._made, parts)
 
-    def _hand_over(self, number: int, text: str) -> bool:
+    def _hand_over(self, number: int, parts: tuple[str, str]) -> bool:
         """Give the text to the writer thread (started once); False when it cannot run."""
         try:
             with self._wake:
-                self._pending = (number, text)  # an older text not written yet is dropped
+                self._pending = (number, parts)  # an older text not written yet is dropped
                 self._wake.notify()
             if self._writer is None:
                 self._writer = threading.Thread(
@@ -1037,17 +1047,18 @@ class Recorder:
             with self._wake:
                 while self._pending is None:
                     self._wake.wait()
-                number, text = self._pending
+                number, parts = self._pending
                 self._pending = None
-            self._store(number, text)
+            self._store(number, parts)
 
-    def _store(self, number: int, text: str) -> None:
-        """Write text `number` unless a newer one is on disk already."""
+    def _store(self, number: int, parts: tuple[str, str]) -> None:
+        """Write text `number` (head and instances) unless a newer one is on disk already."""
         with self._write_lock:
             if number <= self._written:
                 return
             self._written = number
             try:
+                text = self._assemble(*parts)
                 os.makedirs(self.out, exist_ok=True)
                 _source.write_text(self.path, text)
             except Exception as exc:
