@@ -27,6 +27,8 @@ _SKIP_PARTS = frozenset({"site-packages", "dist-packages", ".git", ".ddp-codemod
 _SKIP_SEGMENTS = tuple(os.sep + p + os.sep for p in sorted(_SKIP_PARTS))
 _HERE = os.path.dirname(os.path.realpath(__file__))
 _FILE, _SOURCE, _SOURCELESS = 0, 1, 2  # a file read; a module's source; bytecode only
+# POSIX paths: an absolute one without "//", "/." or a trailing "/" is its own abspath
+_NORMAL = os.sep == "/" and os.altsep is None
 
 
 class RepoPaths:
@@ -81,9 +83,17 @@ class FilesRead:
                 if isinstance(path, int):
                     return  # an already open descriptor
                 path = os.fsdecode(os.fspath(path))
+            if _NORMAL and path[:1] == "/" and "/." not in path and "//" not in path:
+                absolute = path if path[-1:] != "/" else os.path.abspath(path)
+            else:
+                absolute = os.path.abspath(path)  # abspath of the rest is the path itself
+            if not absolute.startswith(self._prefixes) and not (
+                self._cache_prefix and absolute.startswith(self._cache_prefix)
+            ):
+                return  # neither a repo file nor a cached module (most opens: a few 100 ns)
             if _writes_only(args[1], args[2]):
                 return  # a file the run writes (a dumped config) is not one it read
-            self._note(os.path.abspath(path), _FILE)
+            self._note(absolute, _FILE)
         except Exception:
             pass
 
