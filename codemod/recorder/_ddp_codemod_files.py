@@ -95,7 +95,7 @@ class FilesRead:
         """abspath(path) when it may be a repo file or a cached module, else None.
 
         An absolute POSIX path without "//", "/." or a trailing "/" is its own abspath, so
-        the many opens and modules outside the repo are dropped by two prefix tests.
+        the many opens outside the repo are dropped by two prefix tests.
         """
         if _NORMAL and path[:1] == "/" and "/." not in path and "//" not in path:
             absolute = path if path[-1:] != "/" else os.path.abspath(path)
