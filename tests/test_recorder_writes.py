@@ -11,11 +11,14 @@ import hashlib
 import io
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from codemod.recorder import FOLDER
 from codemod.recorder import _ddp_codemod_source as source
 from tests.ddp_runs import PREAMBLE, PYTHON, clean_env, script, torchrun, trace, write_repo
 
@@ -55,6 +58,41 @@ def test_a_failed_replace_leaves_no_temporary_file(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(source.os, "replace", _no_space)
     with pytest.raises(OSError):
         source.write_json(str(tmp_path / "evidence-h-1-2.json"), {"new": True})
+    assert _leftovers(tmp_path) == []
+
+
+ORDER = """\
+import json, sys, threading
+import _ddp_codemod_recorder as r
+
+rec = r.Recorder({"DDP_CODEMOD_OUT": sys.argv[1], "DDP_CODEMOD_ROOT": sys.argv[1]})
+owner = threading  # any object that takes a weak reference stands for the DDP module
+inst = r._Instance(0, owner, ["w"], {"call_site": None, "frames": []})
+rec.instances.append(inst)
+inst.iterations = 2
+rec.write(background=True)  # handed to the writer thread
+number, parts = rec._made, rec._parts()  # a text as the writer thread holds it
+inst.iterations = 3
+rec.write()  # synchronous, made later: e.g. at exit
+rec._store(number, parts)  # the writer thread getting to its text only now
+with open(rec.path) as f:
+    print(json.load(f)["instances"][0]["iterations"])
+"""
+
+
+def test_a_background_write_never_replaces_a_newer_one(tmp_path: Path):
+    """A text handed to the writer thread but not written yet is older than a synchronous
+    write made after it (the first iterations, exit): it must be dropped, not written."""
+    done = subprocess.run(
+        [sys.executable, "-c", ORDER, str(tmp_path)],
+        cwd=FOLDER,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["3"]
     assert _leftovers(tmp_path) == []
 
 
