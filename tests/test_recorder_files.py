@@ -99,6 +99,21 @@ def test_a_snapshot_resolves_each_repo_path_once_and_never_one_outside(tmp_path:
     assert sorted(resolved) == sorted(str(root / f"m{i}.py") for i in range(50))
 
 
+@pytest.mark.parametrize(
+    "spelled",
+    ["{root}/./cfg.yaml", "{root}//cfg.yaml", "{root}/sub/../cfg.yaml", "{out}/../repo/cfg.yaml"],
+)
+def test_an_open_is_noted_by_its_normalised_path(tmp_path: Path, spelled: str):
+    """The hook skips abspath for paths that are already normal; the others still get it."""
+    root = tmp_path / "repo"
+    (root / "sub").mkdir(parents=True)
+    (root / "cfg.yaml").write_text("a: 1\n")
+    files = FilesRead(str(root))
+    files.hook("open", (spelled.format(root=root, out=tmp_path / "x"), "r", 0))
+    files.hook("open", (str(tmp_path / "repo.yaml"), "r", 0))  # shares the root's prefix
+    assert [f["path"] for f in files.snapshot()] == ["cfg.yaml"]
+
+
 def test_every_repo_file_read_counts_whatever_its_extension(tmp_path: Path):
     names = ["a.json", "b.toml", "c.ini", "d.cfg", "e.txt", "f", "g.yml", "h.py", "i.csv"]
     for name in names:

@@ -173,6 +173,74 @@ def test_call_span(line: int, names: list[str], keywords: list[str], expected: t
     assert call_span(CALLS, line, names, keywords) == expected
 
 
+def _reference_chain(text: str, line: int) -> list[ast.AST]:
+    """The scope search as it was before the per-file index: a full walk per question."""
+
+    def children(node: ast.AST) -> list[ast.AST]:
+        decorators = getattr(node, "decorator_list", ())
+        return [c for c in ast.iter_child_nodes(node) if all(c is not d for d in decorators)]
+
+    chain: list[ast.AST] = []
+    stack = list(reversed(children(ast.parse(text))))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            if node.lineno <= line <= (node.end_lineno or node.lineno):
+                chain.append(node)
+                stack = list(reversed(children(node)))
+                continue
+            stack.extend(reversed(getattr(node, "decorator_list", ())))
+            continue
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
+    return chain
+
+
+def _spans(chain: list[ast.AST]) -> list[tuple[str, int, int]]:
+    return [(type(n).__name__, n.lineno, n.end_lineno or n.lineno) for n in chain]  # type: ignore[attr-defined]
+
+
+TRICKY = """\
+@(lambda f: f)
+def a(x=lambda: 1): return (lambda: 2, lambda: 3)
+@dec(lambda: 0)
+class B(base(lambda: 1)):
+    f = g = lambda: (lambda: 4)
+    @property
+    def p(self): return [lambda: 5 for _ in ()]
+"""
+
+
+@pytest.mark.parametrize(
+    "path",
+    # small enough files: the reference walks the whole tree for each line
+    [None, *(FOLDER / name for name in ("sitecustomize.py", "_ddp_codemod_source.py"))],
+    ids=lambda p: "qualnames+tricky" if p is None else p.name,
+)
+def test_scope_search_matches_a_full_walk_on_every_line(path: Path | None):
+    from codemod.recorder._ddp_codemod_source import _scope_chain
+
+    texts = [QUALNAMES, TRICKY] if path is None else [read_source(str(path))]
+    for text in texts:
+        for line in range(len(source_lines(text)) + 2):
+            assert _spans(_scope_chain(text, line)) == _spans(_reference_chain(text, line)), line
+
+
+def test_each_scope_level_of_a_file_is_collected_once(monkeypatch: pytest.MonkeyPatch):
+    """50 DDP constructions at one call site ask for the same lines 150 times: the syntax
+    tree is walked once per scope level, not once per question (7.6 ms per construction)."""
+    from codemod.recorder import _ddp_codemod_source as source
+
+    walks: list[int] = []
+    real = source._scopes_in
+    monkeypatch.setattr(source, "_scopes_in", lambda nodes: walks.append(1) or real(nodes))
+    text = QUALNAMES + "\n# a text no other test asked about\n"
+    line = next(i for i, t in enumerate(source_lines(text), 1) if "Inner.step" in t)
+    for _ in range(50):
+        assert qualname_at(text, line) == "Trainer.Inner.step"
+        function_span(text, line)
+    assert len(walks) <= 8, len(walks)  # 4 bodies, the decorators of 4 scopes passed by
+
+
 RECORDER_FILES = sorted(FOLDER.glob("*.py"))
 
 

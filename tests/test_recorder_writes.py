@@ -7,14 +7,18 @@ raise ENOSPC.
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from codemod.recorder import FOLDER
 from codemod.recorder import _ddp_codemod_source as source
 from tests.ddp_runs import PREAMBLE, PYTHON, clean_env, script, torchrun, trace, write_repo
 
@@ -54,6 +58,41 @@ def test_a_failed_replace_leaves_no_temporary_file(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(source.os, "replace", _no_space)
     with pytest.raises(OSError):
         source.write_json(str(tmp_path / "evidence-h-1-2.json"), {"new": True})
+    assert _leftovers(tmp_path) == []
+
+
+ORDER = """\
+import json, sys, threading
+import _ddp_codemod_recorder as r
+
+rec = r.Recorder({"DDP_CODEMOD_OUT": sys.argv[1], "DDP_CODEMOD_ROOT": sys.argv[1]})
+owner = threading  # any object that takes a weak reference stands for the DDP module
+inst = r._Instance(0, owner, ["w"], {"call_site": None, "frames": []})
+rec.instances.append(inst)
+inst.iterations = 2
+rec.write(background=True)  # handed to the writer thread
+number, parts = rec._made, rec._parts()  # a text as the writer thread holds it
+inst.iterations = 3
+rec.write()  # synchronous, made later: e.g. at exit
+rec._store(number, parts)  # the writer thread getting to its text only now
+with open(rec.path) as f:
+    print(json.load(f)["instances"][0]["iterations"])
+"""
+
+
+def test_a_background_write_never_replaces_a_newer_one(tmp_path: Path):
+    """A text handed to the writer thread but not written yet is older than a synchronous
+    write made after it (the first iterations, exit): it must be dropped, not written."""
+    done = subprocess.run(
+        [sys.executable, "-c", ORDER, str(tmp_path)],
+        cwd=FOLDER,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["3"]
     assert _leftovers(tmp_path) == []
 
 
@@ -101,6 +140,76 @@ def test_fifty_instances_share_their_writes(tmp_path: Path):
     assert total <= built + 3 + 1 + elapsed
     (ev,) = traced.evidence
     assert len(ev["instances"]) == 50 and {i["iterations"] for i in ev["instances"]} == {6}
+
+
+THREADS = """\
+import atexit
+import json
+import sys
+import threading
+import time
+
+WRITES = []  # per evidence write: made on the training (main) thread?
+_replace = os.replace
+
+
+def _counting(src, dst, *args, **kwargs):
+    if os.path.basename(str(dst)).startswith("evidence-"):
+        WRITES.append(threading.current_thread() is threading.main_thread())
+    return _replace(src, dst, *args, **kwargs)
+
+
+os.replace = _counting
+HASHED = {}  # repo file -> hashed on the training (main) thread?
+_files = sys.modules["_ddp_codemod_files"]
+_sha256 = _files.file_sha256
+
+
+def _hashing(path):
+    HASHED[os.path.basename(path)] = threading.current_thread() is threading.main_thread()
+    return _sha256(path)
+
+
+_files.file_sha256 = _hashing
+atexit.register(lambda: print("WRITES", json.dumps([WRITES, HASHED]), flush=True))  # last
+
+
+def main():
+    dist.init_process_group("gloo")
+    model = DDP(linear(), find_unused_parameters=True)
+    for step in range(8):
+        model(batch(step)).sum().backward()
+        if step >= 4:
+            with open(f"data/{step}.txt") as f:  # read by the job: hashed at the next write
+                f.read()
+            time.sleep(0.5)  # the forward of step 6 comes > 1 s after the last eager write
+
+
+main()
+"""
+
+
+def test_periodic_writes_leave_the_training_thread(tmp_path: Path):
+    """A write once a second must not stall a step with its file I/O or with hashing the
+    repo files read since the last one; the writes that make a killed run judgeable
+    (construction, the first min-steps iterations) and the last one stay on the training
+    thread, so they have landed when the next line of the job runs."""
+    data = {f"data/{step}.txt": f"{step}\n" for step in range(4, 8)}
+    repo = write_repo(tmp_path, {"train.py": script(PREAMBLE + THREADS), **data})
+    traced = trace(repo, torchrun("train.py", nproc=1))
+    assert traced.returncode == 0, traced.proc.stderr[-3000:]
+    (line,) = [x for x in traced.proc.stdout.splitlines() if x.startswith("WRITES")]
+    on_main, hashed = json.loads(line.split(maxsplit=1)[1])
+    assert on_main[:4] == [True] * 4  # construction + min-steps (3) iterations
+    assert on_main[-1] is True  # at exit
+    assert on_main[4:-1] and not any(on_main[4:-1])
+    assert hashed["4.txt"] is False  # read after step 4, hashed by the periodic write
+    assert hashed["7.txt"] is True  # read after the last periodic write: hashed at exit
+    (ev,) = traced.evidence
+    assert ev["instances"][0]["iterations"] == 8 and ev["errors"] == []
+    read = {f["path"]: f["sha256"] for f in ev["files_read"]}
+    for rel, text in data.items():
+        assert read[rel] == hashlib.sha256(text.encode()).hexdigest()
 
 
 HARD_EXIT = """\

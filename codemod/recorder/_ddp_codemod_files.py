@@ -27,6 +27,7 @@ _SKIP_PARTS = frozenset({"site-packages", "dist-packages", ".git", ".ddp-codemod
 _SKIP_SEGMENTS = tuple(os.sep + p + os.sep for p in sorted(_SKIP_PARTS))
 _HERE = os.path.dirname(os.path.realpath(__file__))
 _FILE, _SOURCE, _SOURCELESS = 0, 1, 2  # a file read; a module's source; bytecode only
+_NORMAL = os.sep == "/" and os.altsep is None
 
 
 class RepoPaths:
@@ -81,11 +82,30 @@ class FilesRead:
                 if isinstance(path, int):
                     return  # an already open descriptor
                 path = os.fsdecode(os.fspath(path))
+            absolute = self._candidate(path)
+            if absolute is None:
+                return  # neither a repo file nor a cached module: most opens, ~1 us
             if _writes_only(args[1], args[2]):
                 return  # a file the run writes (a dumped config) is not one it read
-            self._note(os.path.abspath(path), _FILE)
+            self._note(absolute, _FILE)
         except Exception:
             pass
+
+    def _candidate(self, path: str) -> str | None:
+        """abspath(path) when it may be a repo file or a cached module, else None.
+
+        An absolute POSIX path without "//", "/." or a trailing "/" is its own abspath, so
+        the many opens outside the repo are dropped by two prefix tests.
+        """
+        if _NORMAL and path[:1] == "/" and "/." not in path and "//" not in path:
+            absolute = path if path[-1:] != "/" else os.path.abspath(path)
+        else:
+            absolute = os.path.abspath(path)
+        if absolute.startswith(self._prefixes) or (
+            self._cache_prefix and absolute.startswith(self._cache_prefix)
+        ):
+            return absolute
+        return None
 
     def _note(self, absolute: str, kind: int) -> None:
         if absolute in self._seen:

@@ -62,24 +62,71 @@ def _children(node: ast.AST) -> list[ast.AST]:
     return [c for c in ast.iter_child_nodes(node) if all(c is not d for d in decorators)]
 
 
-def _scope_chain(text: str, line: int) -> list[ast.AST]:
-    """The scopes (outermost first) whose def..end_lineno lines contain `line`.
+class _ScopeIndex:
+    """The scopes of one source text, each level collected once, when first asked for.
 
-    Iterative depth-first search in source order, so generated code with very deep
-    expressions cannot hit the recursion limit. Comprehensions are not scopes here.
+    `body(scope)` lists the scopes met depth-first in source order inside `scope` (its
+    decorators excluded) without entering any of them; `decorators(scope)` the same for its
+    decorator expressions. A recorder that describes 50 DDP constructions, each with a few
+    repo frames, then walks each file's syntax tree once instead of a few times per frame.
     """
-    chain: list[ast.AST] = []
-    stack: list[ast.AST] = list(reversed(_children(_tree(text))))
+
+    def __init__(self, text: str) -> None:
+        self.tree = _tree(text)
+        self._body: dict[ast.AST, list[ast.AST]] = {}
+        self._decorators: dict[ast.AST, list[ast.AST]] = {}
+
+    def body(self, node: ast.AST) -> list[ast.AST]:
+        found = self._body.get(node)
+        if found is None:
+            found = self._body[node] = _scopes_in(_children(node))
+        return found
+
+    def decorators(self, node: ast.AST) -> list[ast.AST]:
+        found = self._decorators.get(node)
+        if found is None:
+            found = self._decorators[node] = _scopes_in(getattr(node, "decorator_list", ()))
+        return found
+
+
+def _scopes_in(nodes: Sequence[ast.AST]) -> list[ast.AST]:
+    """Scope nodes under `nodes`, depth-first in source order, not entering any scope.
+
+    Iterative, so generated code with very deep expressions cannot hit the recursion limit.
+    """
+    found: list[ast.AST] = []
+    stack = list(reversed(nodes))
     while stack:
         node = stack.pop()
         if isinstance(node, _SCOPES):
-            if _contains(node, line):
-                chain.append(node)
-                stack = list(reversed(_children(node)))
-                continue
-            stack.extend(reversed(getattr(node, "decorator_list", ())))
-            continue
-        stack.extend(reversed(list(ast.iter_child_nodes(node))))
+            found.append(node)
+        else:
+            stack.extend(reversed(list(ast.iter_child_nodes(node))))
+    return found
+
+
+@lru_cache(maxsize=16)
+def _scope_index(text: str) -> _ScopeIndex:
+    return _ScopeIndex(text)
+
+
+def _scope_chain(text: str, line: int) -> list[ast.AST]:
+    """The scopes (outermost first) whose def..end_lineno lines contain `line`.
+
+    Depth-first in source order; the first scope holding `line` is entered and the rest of
+    its level dropped; a scope that does not hold it has its decorators searched (they run
+    outside of it). Comprehensions are not scopes here.
+    """
+    index = _scope_index(text)
+    chain: list[ast.AST] = []
+    stack = list(reversed(index.body(index.tree)))
+    while stack:
+        node = stack.pop()
+        if _contains(node, line):
+            chain.append(node)
+            stack = list(reversed(index.body(node)))
+        else:
+            stack.extend(reversed(index.decorators(node)))
     return chain
 
 
