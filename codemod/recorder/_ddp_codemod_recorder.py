@@ -259,7 +259,12 @@ class _Paths:
       the tool is freed when recording stops. It coexists with other tracers and tools.
     - Otherwise (or with every tool id taken): sys.settrace with a global function that
       returns a local tracer only for code objects of the watched files; never installed
-      over another tracer (coverage, a debugger), which is said in the evidence.
+      over another tracer (coverage, a debugger), which is said in the evidence. A global
+      tracer is called for every Python call of its thread, so it is on only inside the
+      DDP forward (`_window`): installed by the forward pre-hook of an instance still
+      under its limit, removed when the DDP's own `forward` frame returns. Backward,
+      optimizer and data loading run untraced, and an instance past its limit (or one
+      that stopped stepping) costs nothing.
     """
 
     def __init__(self, limit: int) -> None:
@@ -270,10 +275,16 @@ class _Paths:
         self.current: _Instance | None = None
         self.tracer = self._global  # one bound method, so `sys.gettrace() is` can tell
         self.monitor: _Monitor | None = None  # set while sys.monitoring records
+        self.window: Any = None  # code of the DDP forward whose return ends the window
+        self.window_end = self._window_end  # one bound method, returned for that frame
+        self.depth = 0  # DDP forward frames open inside the window
 
     def _global(self, frame: Any, event: str, arg: Any) -> Any:
         try:
             code = frame.f_code
+            if code is self.window:
+                self.depth += 1  # a DDP forward inside a DDP forward (a wrapped teacher)
+                return self.window_end
             watched = self.watch.get(code)
             if watched is None:
                 watched = self.watch[code] = code.co_filename in self.files
@@ -293,6 +304,37 @@ class _Paths:
             return local
         except Exception:
             return None
+
+    def _window_end(self, frame: Any, event: str, arg: Any) -> Any:
+        """The local tracer of the DDP forward's frame: its return closes the window."""
+        if event == "return":
+            self.depth -= 1
+            if self.depth <= 0:
+                self.depth = 0
+                try:
+                    if sys.gettrace() is self.tracer:
+                        sys.settrace(None)
+                except Exception:
+                    pass
+            return None
+        return self.window_end
+
+    def _open_window(self, inst: _Instance, ddp: Any) -> None:
+        """settrace mode: trace this forward, if `inst` is still under its limit."""
+        current = sys.gettrace()
+        if inst.iterations >= self.limit:
+            if current is self.tracer:
+                sys.settrace(None)
+            return
+        forward = getattr(type(ddp), "forward", None)
+        while hasattr(forward, "__wrapped__"):
+            forward = forward.__wrapped__
+        self.window = getattr(forward, "__code__", None)
+        if current is None:
+            self.depth = 0
+            sys.settrace(self.tracer)
+        elif current is not self.tracer:
+            inst.paths["incomplete"] = "another tracer replaced the recorder's"
 
     def start(self, recorder: Recorder, inst: _Instance, ddp: Any) -> None:
         """A grad-enabled forward of `inst`: begin (or go on) recording its paths."""
@@ -316,13 +358,11 @@ class _Paths:
                 inst.paths = {"skipped": why}
                 self.state = "done"
                 return
-            if monitor is None:
-                sys.settrace(self.tracer)
             self.monitor = monitor
             self.state = "on"
-        elif monitor is None and sys.gettrace() is not self.tracer:
-            inst.paths["incomplete"] = "another tracer replaced the recorder's"
-        if monitor is not None:
+        if monitor is None:
+            self._open_window(inst, ddp)
+        else:
             if described:
                 monitor.watch(ddp, self.files)
             if self.current is not None and self.current is not inst:
@@ -348,7 +388,7 @@ class _Paths:
             return
         for inst in recorder.instances:
             if inst.paths is not None and "skipped" not in inst.paths:
-                inst.path_iterations = inst.iterations
+                inst.path_iterations = min(inst.iterations, self.limit)
         live = [i for i in recorder.instances if i.forwards and i.ref() is not None]
         if live and all(i.iterations >= self.limit for i in live):
             self.stop()
