@@ -1,6 +1,7 @@
 """What the recorder costs the user: step times of real jobs, traced and not, world size 2.
 
     python bench/recorder_overhead.py [--pairs 3] [--steps 200] [--warmup 5] [--record-paths 50]
+        [--jobs resnet,frameworks,fifty]
 
 Three jobs, each run as plain `torchrun`, as `ddp-codemod trace --record-paths N -- torchrun`
 (code paths recorded for the first N iterations, as trace does by default) and as
@@ -253,7 +254,9 @@ def main() -> None:
         metavar="N",
         help="trace --record-paths N for the runs with path recording [default: 50, trace's]",
     )
-    parser.add_argument("--jobs", default="resnet,frameworks,fifty", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--jobs", default="resnet,frameworks,fifty", help="comma-separated jobs to run"
+    )
     args = parser.parse_args()
     if args.worker:
         _worker(args.worker, args.steps)
