@@ -271,7 +271,6 @@ class _Paths:
         self.limit = limit
         self.state = "idle"  # "idle", "on", "done"
         self.files: dict[str, str] = {}  # co_filename -> repo path
-        self.watch: dict[Any, bool] = {}  # code object -> watched
         self.current: _Instance | None = None
         self.tracer = self._global  # one bound method, so `sys.gettrace() is` can tell
         self.monitor: _Monitor | None = None  # set while sys.monitoring records
@@ -280,15 +279,17 @@ class _Paths:
         self.depth = 0  # DDP forward frames open inside the window
 
     def _global(self, frame: Any, event: str, arg: Any) -> Any:
+        """Called for every Python call inside the window: the common answer (not a watched
+        file) costs one lookup of a string whose hash is cached (a code object's hash is
+        computed anew each time)."""
         try:
             code = frame.f_code
-            if code is self.window:
-                self.depth += 1  # a DDP forward inside a DDP forward (a wrapped teacher)
-                return self.window_end
-            watched = self.watch.get(code)
-            if watched is None:
-                watched = self.watch[code] = code.co_filename in self.files
-            if not watched or self.current is None:
+            if code.co_filename not in self.files:
+                if code is self.window:
+                    self.depth += 1  # a DDP forward inside a DDP forward (a wrapped teacher)
+                    return self.window_end
+                return None
+            if self.current is None:
                 return None
             table = self.current.path_lines
             lines = table.get(code)
@@ -345,7 +346,6 @@ class _Paths:
         described = inst.paths is None
         if described:
             inst.paths = self._describe(recorder, ddp)
-            self.watch = {}
         if "skipped" in inst.paths:
             return
         monitor = self.monitor
