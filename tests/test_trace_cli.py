@@ -313,3 +313,41 @@ def test_summary_when_the_recorder_loaded_but_no_ddp_was_built(tmp_path: Path):
         "process; no process built a DistributedDataParallel)"
     )
     assert not list(tmp_path.glob("**/*.jsonl"))  # status files do not stay behind
+
+
+RACE = """\
+import os, signal, subprocess, sys
+from pathlib import Path
+
+from codemod.evidence import trace
+
+real = subprocess.Popen
+
+
+def popen(cmd, *args, **kwargs):  # the signal lands just before the child exists
+    if cmd[-1] == CHILD:  # not git's calls
+        os.kill(os.getpid(), signal.SIGINT)
+    return real(cmd, *args, **kwargs)
+
+
+CHILD = "import signal; signal.pause()"
+trace.subprocess.Popen = popen
+root = Path(sys.argv[1])
+job = trace.Trace((sys.executable, "-c", CHILD), root / "out", root, None, "run-1")
+print(trace.run(job).status, flush=True)
+"""
+
+
+def test_a_signal_that_lands_before_the_child_starts_is_passed_on(tmp_path: Path):
+    """The forwarding handlers are in place before the child starts: a SIGINT in that
+    window used to end trace alone (KeyboardInterrupt) and leave the command running."""
+    done = subprocess.run(
+        [PYTHON, "-c", RACE, str(tmp_path)],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(128 + signal.SIGINT)

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,16 +128,31 @@ def _terminal_sent_it(signum: int) -> bool:
 
 
 @contextmanager
-def _forwarding(child: subprocess.Popen[bytes]) -> Iterator[None]:
-    """Pass SIGINT/SIGTERM on to the child and let it decide how to end."""
+def _forwarding() -> Iterator[Callable[[subprocess.Popen[bytes]], None]]:
+    """Pass SIGINT/SIGTERM on to the child and let it decide how to end.
+
+    The handlers are in place before the child starts (call the yielded function with it
+    once it has): a signal that arrived between the start and the handlers used to end
+    trace alone and leave the command running. One that arrives before the child exists is
+    passed on as soon as it does.
+    """
+    child: list[subprocess.Popen[bytes]] = []
+    pending: list[int] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:
-        if not _terminal_sent_it(signum) and child.poll() is None:
-            child.send_signal(signum)
+        if not child:
+            pending.append(signum)
+        elif not _terminal_sent_it(signum) and child[0].poll() is None:
+            child[0].send_signal(signum)
+
+    def started(proc: subprocess.Popen[bytes]) -> None:
+        child.append(proc)
+        while pending:
+            forward(pending.pop(0), None)
 
     previous = {sig: signal.signal(sig, forward) for sig in _FORWARDED}
     try:
-        yield
+        yield started
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -178,14 +193,16 @@ def run(trace: Trace, base_env: Mapping[str, str] | None = None) -> TraceResult:
     try:
         base = os.environ if base_env is None else base_env
         env = environment(base, trace, root_commit(trace.root), status)
-        try:
-            child = subprocess.Popen(list(trace.command), cwd=trace.root, env=env)
-        except FileNotFoundError:
-            raise TraceError(f"command not found: {trace.command[0]}", EXIT_NOT_FOUND) from None
-        except PermissionError:
-            message = f"cannot run {trace.command[0]}: permission denied"
-            raise TraceError(message, EXIT_NOT_EXECUTABLE) from None
-        with _forwarding(child):
+        with _forwarding() as started:
+            try:
+                child = subprocess.Popen(list(trace.command), cwd=trace.root, env=env)
+            except FileNotFoundError:
+                message = f"command not found: {trace.command[0]}"
+                raise TraceError(message, EXIT_NOT_FOUND) from None
+            except PermissionError:
+                message = f"cannot run {trace.command[0]}: permission denied"
+                raise TraceError(message, EXIT_NOT_EXECUTABLE) from None
+            started(child)
             returncode = child.wait()
         processes = read_processes(status)
     finally:
