@@ -19,7 +19,6 @@ from codemod.discover import walk as discover
 from codemod.discover.implicit import (
     calls_any,
     calls_hf,
-    may_hold_implicit,
     mentions_hf,
     mentions_lightning,
 )
@@ -158,10 +157,10 @@ class _Project:
     def may_hold_implicit(self, data: bytes, file: Path) -> bool:
         """The byte test for implicit sites, less the Lightning spellings in a package that
         pins Lightning >= 2.0, where they are not sites (their files need no parse)."""
-        if not may_hold_implicit(data):
-            return False
         if calls_hf(data):
             return True
+        if not mentions_lightning(data):
+            return False
         from codemod.discover.pins import Lightning
 
         return self.lightning_pin(file).version is not Lightning.V2

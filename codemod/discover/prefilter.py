@@ -25,8 +25,3 @@ def may_hold_site(data: bytes, name: str = "") -> bool:
     if _UNDERSCORE in lowered or _HYPHEN in lowered:
         return True
     return name.endswith(ESPNET_SUFFIXES) and ESPNET_NEEDLE in lowered
-
-
-def mentions(lowered: str) -> bool:
-    """Whether a lowered line of text may hold a site: the finder's line-level test."""
-    return NEEDLES[0] in lowered or NEEDLES[1] in lowered

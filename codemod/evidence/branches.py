@@ -739,15 +739,17 @@ def blind_spot(found: Findings) -> str | None:
     if not found.notes:
         return None
     why = "; ".join(found.notes)
-    if not found.recorded:
-        return f"its code paths were not recorded ({why}), so a branch that could skip "
-    return f"some of its code paths could not be judged ({why}), so a branch that could skip "
+    what = "its code paths were not recorded"
+    if found.recorded:
+        what = "some of its code paths could not be judged"
+    return f"{what} ({why}), so a branch that could skip parameters may never have run"
 
 
 def blind_hint(verb: str) -> str:
+    """What to do about code that was not seen (`verb`: trace, probe)."""
     return (
-        f"parameters may never have run; {verb} again where paths can be recorded (no "
-        "torch.compile, no other tracer), or allowlist the site"
+        f"{verb} again where paths can be recorded (no torch.compile, no other tracer), "
+        "or allowlist the site"
     )
 
 

@@ -306,7 +306,7 @@ def _unseen(instances: list[Instance], runs: tuple[RunSummary, ...], clean: str)
     verb = "probe" if all(r.kind == "probe" for r in runs) else "trace"
     blind = branches.blind_spot(found)
     if not found.risky and blind is not None:  # not seen is not safe
-        reason = f"{clean}, but {blind}{branches.blind_hint(verb)}"
+        reason = f"{clean}, but {blind}; {branches.blind_hint(verb)}"
         return Coverage(State.THIN, reason, {}, runs, (), fixed)
     if not found.risky:
         if fixed:

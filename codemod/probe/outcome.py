@@ -168,7 +168,7 @@ def unseen(finding: Finding, run: RunResult | None, root: Path) -> Finding:
             verdict="unknown",
             summary="every parameter got a gradient in every step, but the probe could not "
             "see which code paths ran",
-            notes=[blind + branches.blind_hint("probe"), *finding.notes],
+            notes=[f"{blind}; {branches.blind_hint('probe')}", *finding.notes],
             fixed_by_config=fixed,
         )
     if not found.risky:
