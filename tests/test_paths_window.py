@@ -30,6 +30,27 @@ class Net(torch.nn.Module):
 
     def forward(self, x):
         SEEN.append(("forward", sys.gettrace() is not None))
+        if x.isnan().any():  # never taken: an arm still to see keeps each forward traced
+            return x.sum()
+        return self.fc(x).sum()
+"""
+
+# every line runs at the first forward: nothing is left to see after it
+STRAIGHT = """\
+import sys
+
+import torch
+
+SEEN = []
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        SEEN.append(("forward", sys.gettrace() is not None))
         return self.fc(x).sum()
 """
 
@@ -83,3 +104,63 @@ def test_the_tracer_runs_only_inside_forwards_under_the_limit(tmp_path: Path):
             assert not any(forwards), seen  # sys.monitoring installs no tracer
     a_paths = [i["paths"] for e in traced.evidence for i in e["instances"]]
     assert a_paths and all(p.get("files", {}).get("model.py") for p in a_paths)
+
+
+STRAIGHT_TRAIN = """\
+import json
+import sys
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+import model
+
+dist.init_process_group("gloo")
+torch.manual_seed(0)
+a = DDP(model.Net(), find_unused_parameters=True)
+bare = torch.nn.Linear(4, 4)  # no repo code inside: nothing to see at all
+bare.register_forward_pre_hook(
+    lambda m, args: model.SEEN.append(("bare", sys.gettrace() is not None))
+)
+b = DDP(bare, find_unused_parameters=True)
+for step in range(5):
+    a(torch.randn(2, 4)).backward()
+    b(torch.randn(2, 4)).sum().backward()
+with open(f"seen-{dist.get_rank()}.json", "w") as f:
+    json.dump(model.SEEN, f)
+dist.destroy_process_group()
+"""
+
+
+def test_a_forward_with_nothing_left_to_see_is_not_traced(tmp_path: Path):
+    write_repo(tmp_path, {"model.py": STRAIGHT, "train.py": script(STRAIGHT_TRAIN)})
+    git_init(tmp_path)
+    traced = trace(tmp_path, torchrun("train.py"), "--record-paths", "4")
+    assert traced.returncode == 0, traced.proc.stderr
+    for rank in (0, 1):
+        seen = [tuple(e) for e in json.loads((tmp_path / f"seen-{rank}.json").read_text())]
+        forwards = [on for where, on in seen if where == "forward"]
+        bare = [on for where, on in seen if where == "bare"]
+        assert len(forwards) == len(bare) == 5
+        if sys.version_info < (3, 12):
+            # a: traced once, then every line of its code had run; b: no repo code at all
+            assert forwards == [True, False, False, False, False], seen
+        else:
+            assert not any(forwards), seen
+        assert not any(bare), seen
+    lines = {
+        n
+        for e in traced.evidence
+        for i in e["instances"]
+        for n in i["paths"].get("files", {}).get("model.py", {}).get("lines", [])
+    }
+    body = STRAIGHT.splitlines()
+    assert {body.index(t) + 1 for t in body if t.startswith("        SEEN.append")} <= lines
+    a_iterations = [
+        i["paths"]["recorded_iterations"]
+        for e in traced.evidence
+        for i in e["instances"]
+        if i["paths"].get("files")
+    ]
+    assert a_iterations == [4, 4]  # one per rank: the untraced forwards count as recorded

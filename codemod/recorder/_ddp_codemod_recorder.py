@@ -120,6 +120,8 @@ class _Instance:
         # code paths (see _Paths): None until the first recorded forward decides
         self.paths: dict[str, Any] | None = None
         self.path_lines: dict[Any, set[int]] = {}  # code object -> lines run
+        self.path_done: set[Any] = set()  # code objects every line of which has run
+        self.path_forwards: set[Any] = set()  # code of the watched module classes' forwards
         self.path_iterations = 0
 
     def release(self) -> None:
@@ -271,40 +273,70 @@ class _Paths:
         self.limit = limit
         self.state = "idle"  # "idle", "on", "done"
         self.files: dict[str, str] = {}  # co_filename -> repo path
+        self.hot: set[str] = set()  # those, and the file of the DDP forward (`window`)
         self.current: _Instance | None = None
-        self.tracer = self._global  # one bound method, so `sys.gettrace() is` can tell
         self.monitor: _Monitor | None = None  # set while sys.monitoring records
         self.window: Any = None  # code of the DDP forward whose return ends the window
         self.window_end = self._window_end  # one bound method, returned for that frame
         self.depth = 0  # DDP forward frames open inside the window
+        self.starts: dict[Any, frozenset[int]] = {}  # code object -> its lines, less the first
+        self.tracer = self._global()  # one function, so `sys.gettrace() is` can tell
 
-    def _global(self, frame: Any, event: str, arg: Any) -> Any:
-        """Called for every Python call inside the window: the common answer (not a watched
-        file) costs one lookup of a string whose hash is cached (a code object's hash is
-        computed anew each time)."""
-        try:
-            code = frame.f_code
-            if code.co_filename not in self.files:
-                if code is self.window:
-                    self.depth += 1  # a DDP forward inside a DDP forward (a wrapped teacher)
-                    return self.window_end
+    def _global(self) -> Callable[[Any, str, Any], Any]:
+        """The settrace function, called for every Python call inside the window. The common
+        answer (a file neither watched nor the DDP forward's) costs one lookup in a set of
+        strings whose hashes are cached, with no attribute lookups: a code object's hash is
+        computed anew each time, and `self.x` costs as much as the rest."""
+        hot, files, paths = self.hot, self.files, self
+
+        def tracer(frame: Any, event: str, arg: Any) -> Any:
+            try:
+                code = frame.f_code
+                if code.co_filename not in hot:
+                    return None
+                if code is paths.window:
+                    paths.depth += 1  # a DDP forward inside a DDP forward (a wrapped teacher)
+                    return paths.window_end
+                inst = paths.current
+                if inst is None or code in inst.path_done or code.co_filename not in files:
+                    return None
+                return paths._local(inst, code)
+            except Exception:
                 return None
-            if self.current is None:
-                return None
-            table = self.current.path_lines
-            lines = table.get(code)
-            if lines is None:
-                lines = table[code] = set()
-            add = lines.add
 
-            def local(frame: Any, event: str, arg: Any) -> Any:
-                if event == "line":
-                    add(frame.f_lineno)
-                return local
+        return tracer
 
+    def _local(self, inst: _Instance, code: Any) -> Callable[[Any, str, Any], Any]:
+        """The tracer of one frame of a watched code object: notes its lines for `inst`.
+        When a frame returns with every line of its code run, later calls of that code are
+        not traced: nothing new could be seen there (a straight-line forward is done after
+        one call; one with an arm not taken yet stays traced until the arm runs)."""
+        lines = inst.path_lines.get(code)
+        if lines is None:
+            lines = inst.path_lines[code] = set()
+        add, done = lines.add, inst.path_done
+
+        def local(frame: Any, event: str, arg: Any) -> Any:
+            if event == "line":
+                add(frame.f_lineno)
+            elif event == "return" and self._complete(code, lines):
+                done.add(code)
             return local
-        except Exception:
-            return None
+
+        return local
+
+    def _complete(self, code: Any, lines: set[int]) -> bool:
+        """Every line of `code` has run. Its first line is left out: from Python 3.11 it
+        holds only the frame's RESUME, for which no line event comes (and no branch arm
+        starts on a `def` line)."""
+        starts = self.starts.get(code)
+        if starts is None:
+            import dis
+
+            found = {line for _, line in dis.findlinestarts(code) if line is not None}
+            found.discard(code.co_firstlineno)
+            starts = self.starts[code] = frozenset(found)
+        return starts <= lines
 
     def _window_end(self, frame: Any, event: str, arg: Any) -> Any:
         """The local tracer of the DDP forward's frame: its return closes the window."""
@@ -323,7 +355,7 @@ class _Paths:
     def _open_window(self, inst: _Instance, ddp: Any) -> None:
         """settrace mode: trace this forward, if `inst` is still under its limit."""
         current = sys.gettrace()
-        if inst.iterations >= self.limit:
+        if inst.iterations >= self.limit or self._nothing_to_see(inst):
             if current is self.tracer:
                 sys.settrace(None)
             return
@@ -331,11 +363,22 @@ class _Paths:
         while hasattr(forward, "__wrapped__"):
             forward = forward.__wrapped__
         self.window = getattr(forward, "__code__", None)
+        if self.window is not None:
+            self.hot.add(self.window.co_filename)
         if current is None:
             self.depth = 0
             sys.settrace(self.tracer)
         elif current is not self.tracer:
             inst.paths["incomplete"] = "another tracer replaced the recorder's"
+
+    @staticmethod
+    def _nothing_to_see(inst: _Instance) -> bool:
+        """Every watched forward has run, and every line of all the code `inst` ran: a
+        model without repo code, or one whose forwards have no arm left untaken, is traced
+        no more. Whatever a later forward could still reach first (a callee that changes)
+        would go unseen, which can only add unexercised arms: never a wrong `safe`."""
+        done = inst.path_done
+        return len(done) == len(inst.path_lines) and inst.path_forwards <= done
 
     def start(self, recorder: Recorder, inst: _Instance, ddp: Any) -> None:
         """A grad-enabled forward of `inst`: begin (or go on) recording its paths."""
@@ -345,7 +388,7 @@ class _Paths:
             return
         described = inst.paths is None
         if described:
-            inst.paths = self._describe(recorder, ddp)
+            inst.paths = self._describe(recorder, inst, ddp)
         if "skipped" in inst.paths:
             return
         monitor = self.monitor
@@ -402,7 +445,7 @@ class _Paths:
         self.state = "done"
         self.current = None
 
-    def _describe(self, recorder: Recorder, ddp: Any) -> dict[str, Any]:
+    def _describe(self, recorder: Recorder, inst: _Instance, ddp: Any) -> dict[str, Any]:
         """The module classes of the model whose forward is repo code, and their files."""
         sources = recorder._sources
         if sources is None:
@@ -432,6 +475,8 @@ class _Paths:
                     continue
                 digests[rel] = digest
             self.files[code.co_filename] = rel
+            self.hot.add(code.co_filename)
+            inst.path_forwards.add(code)
             table = modules.setdefault(rel, {})
             key = (owner.__qualname__, code.co_firstlineno)
             if key not in table and len(table) >= MAX_PATH_MODULES:
