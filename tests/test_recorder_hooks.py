@@ -1,0 +1,85 @@
+"""How the recorder notes gradients: one post-accumulate-grad hook per trainable parameter
+(torch >= 2.1; PyTorch calls it with one tensor, where an AccumulateGrad node hook gets two
+tuples built for each call), removed when the DDP is freed, so a model that outlives its DDP
+and is wrapped again reports only to the new one. Real DDP, world size 1 on gloo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from codemod.recorder import FOLDER
+from tests.ddp_runs import clean_env, free_port
+
+SCRIPT = """\
+import gc, json, os, sys
+sys.path.insert(0, {folder!r})
+os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="{port}", RANK="0", WORLD_SIZE="1")
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+import _ddp_codemod_recorder as r
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Linear(4, 4)
+        self.head = torch.nn.Linear(4, 4)
+
+    def forward(self, x, use_head):
+        x = self.body(x)
+        return (self.head(x) if use_head else x).sum()
+
+
+def hooks(model):
+    return [len(p._post_accumulate_grad_hooks or {{}}) for p in model.parameters()]
+
+
+dist.init_process_group("gloo")
+rec = r.Recorder({{"DDP_CODEMOD_ROOT": os.getcwd(), "DDP_CODEMOD_OUT": "out",
+                  "DDP_CODEMOD_RECORD_PATHS": "0"}})
+model = Net()
+first = DDP(model, find_unused_parameters=True)
+a = rec.on_init(first, sys._getframe(), {{}})
+out = {{"while_alive": hooks(model), "nodes": len(a.nodes)}}
+for use_head in (True, False, True):
+    first(torch.randn(2, 4), use_head).backward()
+first(torch.randn(2, 4), True)  # closes the third iteration
+out["a_unused"] = a.unused
+del first
+gc.collect()
+out["after_free"] = hooks(model)
+second = DDP(model, find_unused_parameters=True)
+b = rec.on_init(second, sys._getframe(), {{}})
+for use_head in (False, False):
+    second(torch.randn(2, 4), use_head).backward()
+second(torch.randn(2, 4), True)
+out["a_unused_later"] = a.unused
+out["b_unused"] = b.unused
+out["errors"] = rec.errors
+dist.destroy_process_group()
+print(json.dumps(out))
+"""
+
+
+def test_one_hook_per_parameter_gone_with_its_ddp(tmp_path: Path):
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(folder=str(FOLDER), port=free_port())],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.splitlines()[-1])
+    assert out["errors"] == []
+    assert out["while_alive"] == [1, 1, 1, 1] and out["nodes"] == 0
+    assert out["a_unused"] == {"head.weight": 1, "head.bias": 1}
+    assert out["after_free"] == [0, 0, 0, 0]
+    assert out["a_unused_later"] == out["a_unused"]  # the freed DDP's record saw no more
+    assert out["b_unused"] == {"head.weight": 2, "head.bias": 2}
