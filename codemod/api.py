@@ -154,10 +154,11 @@ class _Project:
             self._pins = NearestPins(self.root)
         return self._pins.for_folder(file.parent)
 
-    def may_hold_implicit(self, data: bytes, file: Path) -> bool:
+    def may_hold_implicit(self, data: bytes, file: Path, hf: bool) -> bool:
         """The byte test for implicit sites, less the Lightning spellings in a package that
-        pins Lightning >= 2.0, where they are not sites (their files need no parse)."""
-        if calls_hf(data):
+        pins Lightning >= 2.0, where they are not sites (their files need no parse).
+        `hf`: mentions_hf(data), which every call of one implies (most files skip calls_hf)."""
+        if hf and calls_hf(data):
             return True
         if not mentions_lightning(data):
             return False
@@ -313,13 +314,14 @@ def run(req: Request) -> RunResult:
         except ReadError as exc:
             result.errors.append(FileError(target.source.rel, str(exc)))
             continue
+        hf = mentions_hf(data)
         if may_hold_site(data, target.source.file.name) or target.project.may_hold_implicit(
-            data, target.source.file
+            data, target.source.file, hf
         ):
             candidates.append((target, data))
         else:
             others.append((target, data))
-        if mentions_hf(data):
+        if hf:
             hf_projects[id(target.project)] = target.project
     if hf_projects:
         candidates = _with_hf_callers(targets, candidates, others, hf_projects, read)
