@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from codemod.configs.facts import ConfigFacts
     from codemod.discover.pins import LightningPin, NearestPins
     from codemod.evidence.load import Instance
+    from codemod.parallel import Background
     from codemod.sites.implicit import ImplicitFacts
     from codemod.sites.subclasses import Subclasses
 
@@ -67,6 +68,8 @@ class _Project:
     _configs: ConfigFacts | None = None
     _pins: NearestPins | None = None
     _hf_classes: frozenset[str] | None = None
+    _evidence_problems: list[FileError] = field(default_factory=list)  # not yet reported
+    _configs_job: Background[ConfigFacts] | None = None  # see start_configs
 
     @property
     def root(self) -> Path:
@@ -116,6 +119,14 @@ class _Project:
 
     def evidence(self, extra: list[Path], result: RunResult) -> dict[str, list[Instance]]:
         """Trusted DDP instances from this repo's evidence, by the repo paths they name."""
+        self._load_evidence(extra)
+        result.errors.extend(self._evidence_problems)
+        self._evidence_problems = []
+        return self._evidence
+
+    def _load_evidence(self, extra: list[Path]) -> None:
+        """Read the evidence once. Its problems wait for the first `evidence` call, so
+        their error lines keep their place however early it was read."""
         if self._instances is None:
             from codemod import gitops
             from codemod.evidence import load as evidence
@@ -125,12 +136,12 @@ class _Project:
             if any(True for _ in evidence.evidence_files(sources)):
                 repo = evidence.Repo(self.root, gitops.root_commit(self.root))
                 self._instances, problems = evidence.load(sources, repo)
-                for file, message in problems:
-                    result.errors.append(FileError(_display(file, self.root), message))
+                self._evidence_problems = [
+                    FileError(_display(file, self.root), message) for file, message in problems
+                ]
                 for inst in self._instances:
                     for path in inst.paths():
                         self._evidence.setdefault(path, []).append(inst)
-        return self._evidence
 
     def hf_classes(self, known: dict[Path, bytes]) -> frozenset[str]:
         """The repo's own TrainingArguments subclasses, searched once (implicit sites)."""
@@ -178,13 +189,24 @@ class _Project:
         """The config inheritance graph, the keys each config sets, and what runs read
         (call `evidence` first)."""
         if self._configs is None:
-            from codemod.configs import facts as config_facts
-
-            facts = config_facts.gather(
-                self.files(known), self._instances or [], self.config.min_steps, self.root
-            )
-            self._configs = facts
+            job = self._configs_job or self._gather(known, fork=False)
+            self._configs, self._configs_job = job.result(), None
         return self._configs
+
+    def start_configs(self, known: dict[Path, bytes], extra: list[Path]) -> None:
+        """Start gathering the config facts in a forked child (`parallel.Background`),
+        for `configs` to collect: the same facts, while this process does other work."""
+        if self._configs is None and self._configs_job is None:
+            self._load_evidence(extra)
+            self._configs_job = self._gather(known, fork=True)
+
+    def _gather(self, known: dict[Path, bytes], fork: bool) -> Background[ConfigFacts]:
+        from codemod.configs import facts as config_facts
+        from codemod.parallel import Background
+
+        files, instances = self.files(known), self._instances or []
+        min_steps, root = self.config.min_steps, self.root
+        return Background(lambda: config_facts.gather(files, instances, min_steps, root), fork)
 
 
 @dataclass(frozen=True)
@@ -324,6 +346,7 @@ def run(req: Request) -> RunResult:
         if hf:
             hf_projects[id(target.project)] = target.project
     if hf_projects:
+        _start_configs(req, candidates, read)
         candidates = _with_hf_callers(targets, candidates, others, hf_projects, read)
     candidates = _with_argument_files(req, targets, candidates, others, read, result)
     matched: set[tuple[str, str]] = set()
@@ -331,6 +354,27 @@ def run(req: Request) -> RunResult:
         _process(req, candidates, read, result, matched)
     _warn_unmatched(req, targets, whole, matched, result)
     return result
+
+
+def _start_configs(
+    req: Request, candidates: list[tuple[_Target, bytes]], read: dict[Path, bytes]
+) -> None:
+    """In a large run, gather the config facts of the projects whose candidates already
+    need them (`might_be_config`) in forked children, one per spare core, while this
+    process searches the Hugging Face callers: facts `_process` would gather anyway."""
+    from codemod import parallel
+    from codemod.configs.graph import might_be_config
+
+    if req.jobs < 2 or sum(map(len, read.values())) < parallel.BACKGROUND_BYTES:
+        return
+    needing: dict[int, _Project] = {}
+    for target, data in candidates:
+        proj = target.project
+        if id(proj) not in needing and might_be_config(proj.rel(target.source.file), data):
+            needing[id(proj)] = proj
+    extra = [_absolute(req.cwd / e) for e in req.evidence]
+    for proj in list(needing.values())[: req.jobs - 1]:
+        proj.start_configs(read, extra)
 
 
 def _with_hf_callers(
