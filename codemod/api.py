@@ -24,7 +24,7 @@ from codemod.discover.implicit import (
 )
 from codemod.discover.prefilter import may_hold_site
 from codemod.discover.read import ReadError, read_regular
-from codemod.model import FileChange, FileError, RunResult
+from codemod.model import FileChange, FileError, FileOutcome, RunResult
 from codemod.report.text import unmatched_selector
 from codemod.verdicts.allowlist import Allowlist, Selector, usable
 
@@ -487,13 +487,19 @@ def _process(
     data = [d for _, d in candidates]
     work = sum(len(d) for d in data)
     jobs = req.jobs if parallel.worth_a_pool(work, req.jobs) else 1
-    outcomes = parallel.map_ordered(process, files, data, contexts, jobs=jobs)
-    for i, outcome in enumerate(outcomes):  # a call that may be a repo subclass: search, rerun
+    reruns: dict[int, FileOutcome] = {}
+
+    def rerun(i: int, outcome: FileOutcome) -> None:
+        """A call that may be a repo subclass: search them (once) and run the file again,
+        here, while the pool parses the files after it (`map_ordered`'s `each`)."""
         if outcome.needs_subclasses:
             found = candidates[i][0].project.subclasses(read)
-            outcomes[i] = process(
+            reruns[i] = process(
                 files[i], data[i], dataclasses.replace(contexts[i], subclasses=found)
             )
+
+    outcomes = parallel.map_ordered(process, files, data, contexts, jobs=jobs, each=rerun)
+    outcomes = [reruns.get(i, outcome) for i, outcome in enumerate(outcomes)]
     for (target, _), chosen, outcome in zip(candidates, selectors, outcomes):
         src = target.source
         by_text = {s.text: s for s in chosen}

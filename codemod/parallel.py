@@ -86,11 +86,27 @@ def map_ordered(
     *columns: Sequence[Any],
     jobs: int,
     method: str | None = None,
+    each: Callable[[int, R], None] | None = None,
 ) -> list[R]:
-    """[fn(a, b, ...) for a, b, ... in zip(*columns)], on `jobs` processes when jobs > 1."""
+    """[fn(a, b, ...) for a, b, ... in zip(*columns)], on `jobs` processes when jobs > 1.
+
+    `each(index, result)` is called here as the results arrive, in order: work it does
+    overlaps the pool's on the items still being computed."""
+    results: list[R] = []
+    for result in _map(fn, columns, jobs, method):
+        if each is not None:
+            each(len(results), result)
+        results.append(result)
+    return results
+
+
+def _map(
+    fn: Callable[..., R], columns: Sequence[Sequence[Any]], jobs: int, method: str | None
+) -> Iterator[R]:
     count = min(len(column) for column in columns) if columns else 0
     if jobs <= 1 or count < 2:
-        return [fn(*args) for args in zip(*columns)]
+        yield from (fn(*args) for args in zip(*columns))
+        return
     import multiprocessing  # ~17 ms of imports, paid only when a pool starts
 
     workers = min(jobs, count)
@@ -101,7 +117,7 @@ def map_ordered(
     pool, parent = _pool(workers, context)
     with pool:
         task = functools.partial(_guarded, fn, parent)
-        return list(pool.map(task, *columns, chunksize=chunksize))
+        yield from pool.map(task, *columns, chunksize=chunksize)
 
 
 class Background(Generic[R]):

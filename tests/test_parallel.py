@@ -21,6 +21,17 @@ def test_map_ordered_keeps_input_order_under_spawn():
     assert parallel.map_ordered(may_hold_site, items, jobs=1) == expected
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_map_ordered_hands_each_result_over_in_order(jobs: int):
+    items = [b"x" * i + (b"find_unused_param" if i % 3 else b"") for i in range(40)]
+    seen: list[tuple[int, bool]] = []
+    results = parallel.map_ordered(
+        may_hold_site, items, jobs=jobs, each=lambda i, r: seen.append((i, r))
+    )
+    assert results == [may_hold_site(i) for i in items]
+    assert seen == list(enumerate(results))
+
+
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_small_work_stays_in_process(monkeypatch, method: str):
     monkeypatch.setattr(parallel, "start_method", lambda: method)
