@@ -24,7 +24,7 @@ from codemod.discover.implicit import (
 )
 from codemod.discover.prefilter import may_hold_site
 from codemod.discover.read import ReadError, read_regular
-from codemod.model import FileChange, FileError, RunResult
+from codemod.model import FileChange, FileError, FileOutcome, RunResult
 from codemod.report.text import unmatched_selector
 from codemod.verdicts.allowlist import Allowlist, Selector, usable
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from codemod.configs.facts import ConfigFacts
     from codemod.discover.pins import LightningPin, NearestPins
     from codemod.evidence.load import Instance
+    from codemod.parallel import Background
     from codemod.sites.implicit import ImplicitFacts
     from codemod.sites.subclasses import Subclasses
 
@@ -67,6 +68,8 @@ class _Project:
     _configs: ConfigFacts | None = None
     _pins: NearestPins | None = None
     _hf_classes: frozenset[str] | None = None
+    _evidence_problems: list[FileError] = field(default_factory=list)  # not yet reported
+    _configs_job: Background[ConfigFacts] | None = None  # see start_configs
 
     @property
     def root(self) -> Path:
@@ -116,6 +119,14 @@ class _Project:
 
     def evidence(self, extra: list[Path], result: RunResult) -> dict[str, list[Instance]]:
         """Trusted DDP instances from this repo's evidence, by the repo paths they name."""
+        self._load_evidence(extra)
+        result.errors.extend(self._evidence_problems)
+        self._evidence_problems = []
+        return self._evidence
+
+    def _load_evidence(self, extra: list[Path]) -> None:
+        """Read the evidence once. Its problems wait for the first `evidence` call, so
+        their error lines keep their place however early it was read."""
         if self._instances is None:
             from codemod import gitops
             from codemod.evidence import load as evidence
@@ -125,12 +136,12 @@ class _Project:
             if any(True for _ in evidence.evidence_files(sources)):
                 repo = evidence.Repo(self.root, gitops.root_commit(self.root))
                 self._instances, problems = evidence.load(sources, repo)
-                for file, message in problems:
-                    result.errors.append(FileError(_display(file, self.root), message))
+                self._evidence_problems = [
+                    FileError(_display(file, self.root), message) for file, message in problems
+                ]
                 for inst in self._instances:
                     for path in inst.paths():
                         self._evidence.setdefault(path, []).append(inst)
-        return self._evidence
 
     def hf_classes(self, known: dict[Path, bytes]) -> frozenset[str]:
         """The repo's own TrainingArguments subclasses, searched once (implicit sites)."""
@@ -154,10 +165,11 @@ class _Project:
             self._pins = NearestPins(self.root)
         return self._pins.for_folder(file.parent)
 
-    def may_hold_implicit(self, data: bytes, file: Path) -> bool:
+    def may_hold_implicit(self, data: bytes, file: Path, hf: bool) -> bool:
         """The byte test for implicit sites, less the Lightning spellings in a package that
-        pins Lightning >= 2.0, where they are not sites (their files need no parse)."""
-        if calls_hf(data):
+        pins Lightning >= 2.0, where they are not sites (their files need no parse).
+        `hf`: mentions_hf(data), which every call of one implies (most files skip calls_hf)."""
+        if hf and calls_hf(data):
             return True
         if not mentions_lightning(data):
             return False
@@ -177,13 +189,24 @@ class _Project:
         """The config inheritance graph, the keys each config sets, and what runs read
         (call `evidence` first)."""
         if self._configs is None:
-            from codemod.configs import facts as config_facts
-
-            facts = config_facts.gather(
-                self.files(known), self._instances or [], self.config.min_steps, self.root
-            )
-            self._configs = facts
+            job = self._configs_job or self._gather(known, fork=False)
+            self._configs, self._configs_job = job.result(), None
         return self._configs
+
+    def start_configs(self, known: dict[Path, bytes], extra: list[Path]) -> None:
+        """Start gathering the config facts in a forked child (`parallel.Background`),
+        for `configs` to collect: the same facts, while this process does other work."""
+        if self._configs is None and self._configs_job is None:
+            self._load_evidence(extra)
+            self._configs_job = self._gather(known, fork=True)
+
+    def _gather(self, known: dict[Path, bytes], fork: bool) -> Background[ConfigFacts]:
+        from codemod.configs import facts as config_facts
+        from codemod.parallel import Background
+
+        files, instances = self.files(known), self._instances or []
+        min_steps, root = self.config.min_steps, self.root
+        return Background(lambda: config_facts.gather(files, instances, min_steps, root), fork)
 
 
 @dataclass(frozen=True)
@@ -313,15 +336,17 @@ def run(req: Request) -> RunResult:
         except ReadError as exc:
             result.errors.append(FileError(target.source.rel, str(exc)))
             continue
+        hf = mentions_hf(data)
         if may_hold_site(data, target.source.file.name) or target.project.may_hold_implicit(
-            data, target.source.file
+            data, target.source.file, hf
         ):
             candidates.append((target, data))
         else:
             others.append((target, data))
-        if mentions_hf(data):
+        if hf:
             hf_projects[id(target.project)] = target.project
     if hf_projects:
+        _start_configs(req, candidates, read)
         candidates = _with_hf_callers(targets, candidates, others, hf_projects, read)
     candidates = _with_argument_files(req, targets, candidates, others, read, result)
     matched: set[tuple[str, str]] = set()
@@ -329,6 +354,27 @@ def run(req: Request) -> RunResult:
         _process(req, candidates, read, result, matched)
     _warn_unmatched(req, targets, whole, matched, result)
     return result
+
+
+def _start_configs(
+    req: Request, candidates: list[tuple[_Target, bytes]], read: dict[Path, bytes]
+) -> None:
+    """In a large run, gather the config facts of the projects whose candidates already
+    need them (`might_be_config`) in forked children, one per spare core, while this
+    process searches the Hugging Face callers: facts `_process` would gather anyway."""
+    from codemod import parallel
+    from codemod.configs.graph import might_be_config
+
+    if req.jobs < 2 or sum(map(len, read.values())) < parallel.BACKGROUND_BYTES:
+        return
+    needing: dict[int, _Project] = {}
+    for target, data in candidates:
+        proj = target.project
+        if id(proj) not in needing and might_be_config(proj.rel(target.source.file), data):
+            needing[id(proj)] = proj
+    extra = [_absolute(req.cwd / e) for e in req.evidence]
+    for proj in list(needing.values())[: req.jobs - 1]:
+        proj.start_configs(read, extra)
 
 
 def _with_hf_callers(
@@ -441,13 +487,19 @@ def _process(
     data = [d for _, d in candidates]
     work = sum(len(d) for d in data)
     jobs = req.jobs if parallel.worth_a_pool(work, req.jobs) else 1
-    outcomes = parallel.map_ordered(process, files, data, contexts, jobs=jobs)
-    for i, outcome in enumerate(outcomes):  # a call that may be a repo subclass: search, rerun
+    reruns: dict[int, FileOutcome] = {}
+
+    def rerun(i: int, outcome: FileOutcome) -> None:
+        """A call that may be a repo subclass: search them (once) and run the file again,
+        here, while the pool parses the files after it (`map_ordered`'s `each`)."""
         if outcome.needs_subclasses:
             found = candidates[i][0].project.subclasses(read)
-            outcomes[i] = process(
+            reruns[i] = process(
                 files[i], data[i], dataclasses.replace(contexts[i], subclasses=found)
             )
+
+    outcomes = parallel.map_ordered(process, files, data, contexts, jobs=jobs, each=rerun)
+    outcomes = [reruns.get(i, outcome) for i, outcome in enumerate(outcomes)]
     for (target, _), chosen, outcome in zip(candidates, selectors, outcomes):
         src = target.source
         by_text = {s.text: s for s in chosen}

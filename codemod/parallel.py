@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -24,6 +24,11 @@ R = TypeVar("R")
 # other load gave no gain at 210 KB; a spawn pool re-imports the package in every worker
 # (~300 ms).
 MIN_BYTES = {"fork": 256 * 1024, "spawn": 2 * 1024 * 1024}
+
+
+# Below this many bytes of a project's files, gathering its facts in a forked child
+# (`Background`) does not pay: the fork of a process holding them costs milliseconds.
+BACKGROUND_BYTES = 4 * 1024 * 1024
 
 
 def default_jobs() -> int:
@@ -81,11 +86,27 @@ def map_ordered(
     *columns: Sequence[Any],
     jobs: int,
     method: str | None = None,
+    each: Callable[[int, R], None] | None = None,
 ) -> list[R]:
-    """[fn(a, b, ...) for a, b, ... in zip(*columns)], on `jobs` processes when jobs > 1."""
+    """[fn(a, b, ...) for a, b, ... in zip(*columns)], on `jobs` processes when jobs > 1.
+
+    `each(index, result)` is called here as the results arrive, in order: work it does
+    overlaps the pool's on the items still being computed."""
+    results: list[R] = []
+    for result in _map(fn, columns, jobs, method):
+        if each is not None:
+            each(len(results), result)
+        results.append(result)
+    return results
+
+
+def _map(
+    fn: Callable[..., R], columns: Sequence[Sequence[Any]], jobs: int, method: str | None
+) -> Iterator[R]:
     count = min(len(column) for column in columns) if columns else 0
     if jobs <= 1 or count < 2:
-        return [fn(*args) for args in zip(*columns)]
+        yield from (fn(*args) for args in zip(*columns))
+        return
     import multiprocessing  # ~17 ms of imports, paid only when a pool starts
 
     workers = min(jobs, count)
@@ -96,7 +117,63 @@ def map_ordered(
     pool, parent = _pool(workers, context)
     with pool:
         task = functools.partial(_guarded, fn, parent)
-        return list(pool.map(task, *columns, chunksize=chunksize))
+        yield from pool.map(task, *columns, chunksize=chunksize)
+
+
+class Background(Generic[R]):
+    """fn() computed in a forked child while this process goes on with other work.
+
+    The child inherits everything fn needs (nothing is pickled on the way in) and sends
+    back only the pickled result. `result()` waits for it; where no child could be
+    forked, or it died or raised, fn runs here then, so the answer (or the exception)
+    is the one a call in this process would give.
+    """
+
+    def __init__(self, fn: Callable[[], R], fork: bool = True) -> None:
+        self._fn = fn
+        self._pid = 0
+        self._read = -1
+        if fork and start_method() == "fork":
+            self._start()
+
+    def _start(self) -> None:
+        import pickle
+
+        parent = os.getpid()
+        read, write = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            return
+        if pid == 0:  # the child: never returns into the caller's code
+            code = 1
+            try:
+                os.close(read)
+                _die_with_parent(parent)
+                payload = pickle.dumps(self._fn(), protocol=pickle.HIGHEST_PROTOCOL)
+                with os.fdopen(write, "wb") as out:
+                    out.write(payload)
+                code = 0
+            finally:
+                os._exit(code)  # no atexit handlers, no flush of the parent's buffers
+        os.close(write)
+        self._pid, self._read = pid, read
+
+    def result(self) -> R:
+        import pickle
+
+        if not self._pid:
+            return self._fn()
+        with os.fdopen(self._read, "rb") as pipe:
+            payload = pipe.read()
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = 0
+        if status != 0 or not payload:
+            return self._fn()
+        result: R = pickle.loads(payload)
+        return result
 
 
 def completed(

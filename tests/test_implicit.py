@@ -514,3 +514,23 @@ def test_calls_any_agrees_with_searching_each_name():
     for a, b in itertools.product(pieces, repeat=2):
         for data in (a + b, a + b" = " + b, b"\n" + a):
             assert calls_any(data, names) == any(n + b"(" in data for n in names), data
+
+
+def test_every_hf_call_is_a_mention():
+    """The read loop skips calls_hf where mentions_hf is False: that must never lose one."""
+    from codemod.discover.implicit import calls_hf, mentions_hf
+
+    samples = [
+        b"TrainingArguments(",
+        b"x = TrainingArguments(output_dir='o')\n",
+        b"from trl import SFTConfig\nSFTConfig(output_dir='o')\n",
+        b"import trl\nSFTConfig()\n",
+        b"from trl import SFTConfig as C\nC(output_dir='o')\n",
+        b"from transformers import TrainingArguments as TA\nTA()\n",
+        b"from x import Config as C\nC()\n",
+        b"Config(\n",
+        b"lightning as L\n",
+        b"",
+    ]
+    for data in samples:
+        assert not calls_hf(data) or mentions_hf(data), data

@@ -63,6 +63,7 @@ class References:
     _paths: dict[str, list[str]] = field(default_factory=dict)  # config -> paths it names
     _naming: dict[str, set[str]] = field(default_factory=dict)  # file name -> configs naming it
     _importing: dict[str, set[str]] = field(default_factory=dict)  # module stem -> importers
+    _named: dict[str, tuple[str, ...]] = field(default_factory=dict)  # named_by, once each
 
     def __post_init__(self) -> None:
         for rel, data in self.configs.items():
@@ -75,14 +76,18 @@ class References:
                     module = match.group(1).decode("ascii", "replace")
                     self._importing.setdefault(module.rsplit(".", 1)[-1], set()).add(rel)
 
-    def named_by(self, rel: str) -> list[str]:
+    def named_by(self, rel: str) -> tuple[str, ...]:
         """Configs that name `rel` by its file name (or, for Python, import its module):
-        a superset of those that include it, whatever the mechanism."""
-        found = set(self._naming.get(_basename(rel), ()))
-        if rel.endswith(".py"):
-            found |= self._importing.get(_stem(rel), set())
-        found.discard(rel)
-        return sorted(found)
+        a superset of those that include it, whatever the mechanism. Kept per `rel`: the
+        referrers of hundreds of configs walk the same ones again and again."""
+        named = self._named.get(rel)
+        if named is None:
+            found = set(self._naming.get(_basename(rel), ()))
+            if rel.endswith(".py"):
+                found |= self._importing.get(_stem(rel), set())
+            found.discard(rel)
+            named = self._named[rel] = tuple(sorted(found))
+        return named
 
     def names(self, rel: str) -> list[str]:
         """Configs that `rel` refers to: its bases, and each path it names, resolved against
