@@ -102,6 +102,21 @@ def script(body: str) -> str:
     return EXIT_GUARD_HEAD + body + EXIT_GUARD_TAIL
 
 
+def run_json(code: str, cwd: Path, timeout: int = 120) -> Any:
+    """Run `python -c code` in `cwd` with a clean environment; its last stdout line, as JSON."""
+    done = subprocess.run(
+        [PYTHON, "-c", code],
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 def write_repo(root: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
         path = root / rel

@@ -9,15 +9,13 @@ and both must give the same evidence. On 3.8-3.11 only settrace exists.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from codemod.recorder import FOLDER
-from tests.ddp_runs import clean_env, write_repo
+from tests.ddp_runs import run_json, write_repo
 
 MONITORING = sys.version_info >= (3, 12)
 NEEDS_MONITORING = pytest.mark.skipif(
@@ -115,17 +113,7 @@ def record(tmp_path: Path, mode: str = "auto", limit: int = 2, steps: int = 4, i
     script = SCRIPT.format(
         folder=str(FOLDER), mode=mode, limit=limit, steps=steps, instances=instances
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout.splitlines()[-1])
+    out = run_json(script, tmp_path)
     assert out["errors"] == [], out["errors"]
     return out
 

@@ -5,13 +5,10 @@ and is wrapped again reports only to the new one. Real DDP, world size 1 on gloo
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 from codemod.recorder import FOLDER
-from tests.ddp_runs import clean_env, free_port
+from tests.ddp_runs import free_port, run_json
 
 SCRIPT = """\
 import gc, json, os, sys
@@ -66,17 +63,7 @@ print(json.dumps(out))
 
 
 def test_one_hook_per_parameter_gone_with_its_ddp(tmp_path: Path):
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT.format(folder=str(FOLDER), port=free_port())],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout.splitlines()[-1])
+    out = run_json(SCRIPT.format(folder=str(FOLDER), port=free_port()), tmp_path)
     assert out["errors"] == []
     assert out["while_alive"] == [1, 1, 1, 1] and out["nodes"] == 0
     assert out["a_unused"] == {"head.weight": 1, "head.bias": 1}
