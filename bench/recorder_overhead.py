@@ -29,8 +29,8 @@ also prints the ratio of the median job time and of the median time of the 50
 constructions. Last, per job, what one evidence write costs inside a traced job:
 synchronous (construction, first iterations, exit) and on the training thread when
 periodic. It never asserts; the goals are median <= 1.01, p99 <= 1.05 and fifty <= 1.05
-(paths: <= 5% while recorded, <= 1% after). Step times on a 2-core VM swing by a few
-percent between runs, so read the ratios as +-1-2%.
+(paths: <= 5% while recorded, <= 1% after). Step times on a 2-core VM swing by up to 8%
+between identical runs, so with three triples read the ratios as +-5%; more --pairs narrow it.
 """
 
 from __future__ import annotations

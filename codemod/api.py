@@ -363,18 +363,25 @@ def _start_configs(
     need them (`might_be_config`) in forked children, one per spare core, while this
     process searches the Hugging Face callers: facts `_process` would gather anyway."""
     from codemod import parallel
-    from codemod.configs.graph import might_be_config
 
     if req.jobs < 2 or sum(map(len, read.values())) < parallel.BACKGROUND_BYTES:
         return
-    needing: dict[int, _Project] = {}
+    extra = [_absolute(req.cwd / e) for e in req.evidence]
+    for proj in list(_config_projects(candidates).values())[: req.jobs - 1]:
+        proj.start_configs(read, extra)
+
+
+def _config_projects(candidates: list[tuple[_Target, bytes]]) -> dict[int, _Project]:
+    """The projects, by id, for which some candidate needs the config graph
+    (`might_be_config`); a project's other candidates are not tested once one did."""
+    from codemod.configs.graph import might_be_config
+
+    found: dict[int, _Project] = {}
     for target, data in candidates:
         proj = target.project
-        if id(proj) not in needing and might_be_config(proj.rel(target.source.file), data):
-            needing[id(proj)] = proj
-    extra = [_absolute(req.cwd / e) for e in req.evidence]
-    for proj in list(needing.values())[: req.jobs - 1]:
-        proj.start_configs(read, extra)
+        if id(proj) not in found and might_be_config(proj.rel(target.source.file), data):
+            found[id(proj)] = proj
+    return found
 
 
 def _with_hf_callers(
@@ -444,7 +451,6 @@ def _process(
 ) -> None:
     from codemod import parallel
     from codemod.configs.facts import ConfigFacts
-    from codemod.configs.graph import might_be_config
     from codemod.process import Context, process
     from codemod.sites.names import module_name_for
     from codemod.sites.python import FileContext
@@ -453,9 +459,7 @@ def _process(
     selectors: list[list[Selector]] = []
     files: list[FileContext] = []
     contexts: list[Context] = []
-    config_like = {  # only these projects need the config graph
-        id(t.project) for t, d in candidates if might_be_config(t.project.rel(t.source.file), d)
-    }
+    config_like = _config_projects(candidates)  # only these projects need the config graph
     for target, raw in candidates:
         proj = target.project
         selectors.append([*target.cli_selectors, *proj.selectors()])

@@ -5,6 +5,7 @@ and is wrapped again reports only to the new one. Real DDP, world size 1 on gloo
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from codemod.recorder import FOLDER
@@ -70,3 +71,15 @@ def test_one_hook_per_parameter_gone_with_its_ddp(tmp_path: Path):
     assert out["after_free"] == [0, 0, 0, 0]
     assert out["a_unused_later"] == out["a_unused"]  # the freed DDP's record saw no more
     assert out["b_unused"] == {"head.weight": 2, "head.bias": 2}
+
+
+def test_the_node_hook_of_older_torch_notes_only_a_real_gradient():
+    sys.path.insert(0, str(FOLDER))
+    import _ddp_codemod_recorder as recorder
+
+    inst = recorder._Instance(0, recorder, ["w", "b"], {})  # any weakly referenceable object
+    hook = inst.hook(1)
+    hook((), (None,))
+    assert inst.seen == set()
+    hook((), (object(),))
+    assert inst.seen == inst.window_seen == {1}

@@ -134,13 +134,12 @@ class _Instance:
                 handle.remove()
 
     def hook(self, i: int) -> Callable[[Any, Any], None]:
-        """An AccumulateGrad node's post-hook (torch < 2.1)."""
-        seen, window_seen = self.seen.add, self.window_seen.add
+        """An AccumulateGrad node's post-hook (torch < 2.1): `param_hook` for a gradient."""
+        on_grad = self.param_hook(i)
 
         def on_accumulate(grad_inputs: Any, grad_outputs: Any) -> None:
             if grad_outputs and grad_outputs[0] is not None:
-                seen(i)
-                window_seen(i)
+                on_grad(None)
 
         return on_accumulate
 
