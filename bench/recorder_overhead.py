@@ -171,6 +171,12 @@ def _free_port() -> int:
 
 def _run(job: str, steps: int, out: Path, record_paths: int | None) -> dict[str, Any]:
     """One run of `job`: plain when record_paths is None, else traced with --record-paths."""
+    return launch([__file__, "--worker", job, "--steps", str(steps)], out, record_paths)
+
+
+def launch(worker: list[str], out: Path, record_paths: int | None) -> dict[str, Any]:
+    """`torchrun` of `worker` (a script and its arguments) at world size 2, plain when
+    record_paths is None, else under `ddp-codemod trace --record-paths`; rank 0's result."""
     command = [
         sys.executable,
         "-m",
@@ -178,36 +184,22 @@ def _run(job: str, steps: int, out: Path, record_paths: int | None) -> dict[str,
         "--nproc_per_node=2",
         "--master_addr=127.0.0.1",
         f"--master_port={_free_port()}",
-        __file__,
-        "--worker",
-        job,
-        "--steps",
-        str(steps),
+        *worker,
     ]
     if record_paths is not None:
-        command = [
-            sys.executable,
-            "-m",
-            "codemod",
-            "trace",
-            "--out",
-            str(out),
-            "--record-paths",
-            str(record_paths),
-            "--",
-            *command,
-        ]
+        trace = [sys.executable, "-m", "codemod", "trace", "--out", str(out)]
+        command = [*trace, "--record-paths", str(record_paths), "--", *command]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DDP_CODEMOD_")}
     env.update(OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode:  # a port taken between _free_port() and torchrun: try once more
-        print(f"{job} run failed (exit {done.returncode}), once more", file=sys.stderr)
+        print(f"{worker[2]} run failed (exit {done.returncode}), once more", file=sys.stderr)
         command[command.index(next(c for c in command if c.startswith("--master_port=")))] = (
             f"--master_port={_free_port()}"
         )
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode:
-        raise SystemExit(f"{job} run failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"{worker[2]} run failed:\n{done.stderr[-3000:]}")
     line = next(x for x in done.stdout.splitlines() if x.startswith(MARK))
     return json.loads(line[len(MARK) :])
 

@@ -1,0 +1,34 @@
+"""The within-run A/B bench's own pieces: a twin with code of its own, the interval."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+from recorder_ab import _fresh, _interval
+from recorder_overhead import _resnet
+
+
+def _forward_code(net: object) -> object:
+    block = next(m for m in net.modules() if type(m).__name__ == "Block")  # type: ignore[attr-defined]
+    return type(block).forward.__code__
+
+
+def test_a_twin_has_code_objects_of_its_own_at_the_same_place() -> None:
+    # sys.monitoring enables events per code object: shared code would record the twin too
+    original, twin = _forward_code(_resnet()), _forward_code(_fresh(_resnet)())
+    assert twin is not original
+    where = (original.co_filename, original.co_firstlineno)
+    assert (twin.co_filename, twin.co_firstlineno) == where
+    assert twin.co_code == original.co_code
+
+
+def test_the_interval_holds_the_ratio_and_narrows_with_more_rounds() -> None:
+    a = [1.02 + 0.01 * (i % 7) for i in range(300)]
+    b = [1.00 + 0.01 * (i % 5) for i in range(300)]
+    low, high = _interval(a, b)
+    assert low <= (sorted(a)[150] / sorted(b)[150]) <= high
+    low_short, high_short = _interval(a[:30], b[:30])
+    assert high - low < high_short - low_short
