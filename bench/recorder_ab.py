@@ -51,7 +51,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from recorder_overhead import MARK, _p99, _resnet, _small, launch
+from recorder_overhead import MARK, _p99, _resnet, _small, _Trainer, launch
 
 JOBS = ("resnet", "frameworks", "fifty")
 
@@ -64,39 +64,6 @@ def _fresh(build: Callable[[], Any]) -> Callable[[], Any]:
     namespace: dict[str, Any] = {"__name__": build.__module__, "Any": Any}
     exec(compile(source, code.co_filename, "exec", flags, dont_inherit=True), namespace)
     return namespace[build.__name__]
-
-
-class _Twin:
-    """One DDP model with its optimizer and fixed per-rank data; `step()` returns seconds.
-    `recorded=False` builds it with the constructor the recorder wrapped, when there is one."""
-
-    def __init__(self, net: Any, shape: tuple[int, ...], recorded: bool) -> None:
-        import torch
-        import torch.distributed as dist
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        recorder = sys.modules.get("_ddp_codemod_recorder")
-        original = getattr(DDP, recorder._PATCHED, None) if recorder is not None else None
-        start = time.perf_counter()
-        if recorded or original is None:
-            self.model = DDP(net, find_unused_parameters=True)
-        else:
-            self.model = DDP.__new__(DDP)
-            original(self.model, net, find_unused_parameters=True)
-        self.build_s = time.perf_counter() - start
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
-        gen = torch.Generator().manual_seed(dist.get_rank())
-        self.x = torch.randn(*shape, generator=gen)
-        self.y = torch.randint(0, 10, (shape[0],), generator=gen)
-
-    def step(self) -> float:
-        import torch
-
-        start = time.perf_counter()
-        self.opt.zero_grad()
-        torch.nn.functional.cross_entropy(self.model(self.x), self.y).backward()
-        self.opt.step()
-        return time.perf_counter() - start
 
 
 class _Counters:
@@ -159,7 +126,9 @@ def _worker(job: str, rounds: int) -> None:
     dist.init_process_group("gloo")
     build, shape, count = (_small, (8, 64), 50) if job == "fifty" else (_resnet, (4, 3, 16, 16), 1)
     twin_build = _fresh(build)
-    pairs = [(_Twin(build(), shape, True), _Twin(twin_build(), shape, False)) for _ in range(count)]
+    pairs = [
+        (_Trainer(build(), shape, True), _Trainer(twin_build(), shape, False)) for _ in range(count)
+    ]
     a_times: list[float] = []
     b_times: list[float] = []
     start = time.perf_counter()

@@ -87,14 +87,24 @@ def _resnet() -> Any:
 
 
 class _Trainer:
-    """One DDP model with its optimizer and fixed per-rank data; `step()` returns seconds."""
+    """One DDP model with its optimizer and fixed per-rank data; `step()` returns seconds.
+    `recorded=False` builds it with the constructor the recorder wrapped, when there is one
+    (bench/recorder_ab.py's unrecorded twin); `build_s` is how long the DDP took to build."""
 
-    def __init__(self, net: Any, shape: tuple[int, ...]) -> None:
+    def __init__(self, net: Any, shape: tuple[int, ...], recorded: bool = True) -> None:
         import torch
         import torch.distributed as dist
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        self.model = DDP(net, find_unused_parameters=True)
+        recorder = sys.modules.get("_ddp_codemod_recorder")
+        original = getattr(DDP, recorder._PATCHED, None) if recorder is not None else None
+        start = time.perf_counter()
+        if recorded or original is None:
+            self.model = DDP(net, find_unused_parameters=True)
+        else:
+            self.model = DDP.__new__(DDP)
+            original(self.model, net, find_unused_parameters=True)
+        self.build_s = time.perf_counter() - start
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
         gen = torch.Generator().manual_seed(dist.get_rank())
         self.x = torch.randn(*shape, generator=gen)
