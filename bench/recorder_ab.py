@@ -156,7 +156,6 @@ def _worker(job: str, rounds: int) -> None:
         "write_s": counters.write_s,
         "steps_s": steps_s,
         "hook_us": _hook_cost_us(),
-        "recorded": recorder is not None,
     }
     if dist.get_rank() == 0:
         print(MARK + json.dumps(result), flush=True)
