@@ -102,8 +102,8 @@ def script(body: str) -> str:
     return EXIT_GUARD_HEAD + body + EXIT_GUARD_TAIL
 
 
-def run_json(code: str, cwd: Path, timeout: int = 120) -> Any:
-    """Run `python -c code` in `cwd` with a clean environment; its last stdout line, as JSON."""
+def run_python(code: str, cwd: Path, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    """Run `python -c code` in `cwd` with a clean environment; it must exit 0."""
     done = subprocess.run(
         [PYTHON, "-c", code],
         cwd=cwd,
@@ -114,7 +114,12 @@ def run_json(code: str, cwd: Path, timeout: int = 120) -> Any:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.splitlines()[-1])
+    return done
+
+
+def run_json(code: str, cwd: Path, timeout: int = 120) -> Any:
+    """`run_python`'s last stdout line, as JSON."""
+    return json.loads(run_python(code, cwd, timeout).stdout.splitlines()[-1])
 
 
 def write_repo(root: Path, files: dict[str, str]) -> Path:

@@ -17,6 +17,7 @@ from tests.ddp_runs import (
     clean_env,
     codemod,
     git_init,
+    run_python,
     trace,
     trace_cmd,
     write_repo,
@@ -137,16 +138,7 @@ def test_trace_itself_does_not_import_torch(tmp_path: Path):
         "from codemod.cli.main import main\n"
         f"main(['trace', '--', {PYTHON!r}, '-c', 'pass'])\n"
     )
-    done = subprocess.run(
-        [PYTHON, "-c", probe],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_python(probe, tmp_path, TIMEOUT_S)
     assert done.stdout.strip() == "torch imported: False"
 
 
