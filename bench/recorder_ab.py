@@ -131,6 +131,8 @@ def _worker(job: str, rounds: int) -> None:
     ]
     a_times: list[float] = []
     b_times: list[float] = []
+    a_cpu: list[float] = []
+    b_cpu: list[float] = []
     start = time.perf_counter()
     for r in range(rounds):
         a = b = 0.0
@@ -145,10 +147,14 @@ def _worker(job: str, rounds: int) -> None:
         counters.stepping = False
         a_times.append(a)
         b_times.append(b)
+        a_cpu.append(sum(p[0].cpu_s for p in pairs))
+        b_cpu.append(sum(p[1].cpu_s for p in pairs))
     steps_s = time.perf_counter() - start
     result = {
         "a": a_times,
         "b": b_times,
+        "a_cpu": a_cpu,
+        "b_cpu": b_cpu,
         "build_a": [p[0].build_s for p in pairs],
         "build_b": [p[1].build_s for p in pairs],
         "events_per_round": counters.events / rounds,
@@ -180,7 +186,11 @@ def _interval(a: list[float], b: list[float], draws: int = 2000) -> tuple[float,
     return ratios[int(0.025 * draws)], ratios[int(0.975 * draws) - 1]
 
 
-def _ratios(name: str, a: list[float], b: list[float]) -> None:
+def _ratios(
+    name: str, a: list[float], b: list[float], cpu: tuple[list[float], list[float]] | None = None
+) -> None:
+    """One line per kind; `cpu`: A's and B's training-thread CPU per round, for a second
+    ratio that the other ranks' and threads' timing does not enter."""
     if not a:
         print(f"  {name:28} no rounds (raise --rounds)")
         return
@@ -193,10 +203,22 @@ def _ratios(name: str, a: list[float], b: list[float]) -> None:
         f"  {name:28} A/B median {median:.3f} [{low:.3f}, {high:.3f}], per round {paired:.3f}, "
         f"p99 {p99_a / p99_b:.3f}{flag}, max {max(a) / max(b):.3f} over {len(a)} rounds"
     )
+    if cpu is not None and cpu[0]:
+        low, high = _interval(*cpu)
+        ratio = statistics.median(cpu[0]) / statistics.median(cpu[1])
+        print(f"  {'':28} training-thread CPU A/B {ratio:.3f} [{low:.3f}, {high:.3f}]")
 
 
 def _pool(results: list[dict[str, Any]], key: str, lo: int, hi: int | None) -> list[float]:
     return [t for r in results for t in r[key][lo:hi]]
+
+
+def _pair(
+    results: list[dict[str, Any]], lo: int, hi: int | None
+) -> tuple[list[float], list[float], tuple[list[float], list[float]]]:
+    """A's and B's round times over rounds lo..hi-1 of every run, and their CPU times."""
+    cpu = (_pool(results, "a_cpu", lo, hi), _pool(results, "b_cpu", lo, hi))
+    return _pool(results, "a", lo, hi), _pool(results, "b", lo, hi), cpu
 
 
 def _process_wide(results: list[dict[str, Any]], per_round_ms: float) -> None:
@@ -243,16 +265,14 @@ def main() -> None:
             plain_b = _pool(runs["plain"], "b", warm, None)
             per_round_ms = 1000 * statistics.median(plain_b)
             print(f"{job}: {per_round_ms:.1f} ms per round of B, plain run")
-            _ratios("plain (A/A: the noise)", _pool(runs["plain"], "a", warm, None), plain_b)
+            _ratios("plain (A/A: the noise)", *_pair(runs["plain"], warm, None))
             for kind, name in (("none", "no paths"), ("paths", "paths")):
                 got = runs[kind]
                 if kind == "paths" and limit > warm:
-                    a, b = _pool(got, "a", warm, limit), _pool(got, "b", warm, limit)
-                    _ratios(f"paths, rounds {warm}-{limit - 1}", a, b)
-                    a, b = _pool(got, "a", limit, None), _pool(got, "b", limit, None)
-                    _ratios("paths, after recording", a, b)
+                    _ratios(f"paths, rounds {warm}-{limit - 1}", *_pair(got, warm, limit))
+                    _ratios("paths, after recording", *_pair(got, limit, None))
                 else:
-                    _ratios(name, _pool(got, "a", warm, None), _pool(got, "b", warm, None))
+                    _ratios(name, *_pair(got, warm, None))
                 if job == "fifty":
                     job_a = statistics.median(sum(r["a"]) + sum(r["build_a"]) for r in got)
                     job_b = statistics.median(sum(r["b"]) + sum(r["build_b"]) for r in got)

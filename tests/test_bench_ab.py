@@ -32,3 +32,13 @@ def test_the_interval_holds_the_ratio_and_narrows_with_more_rounds() -> None:
     assert low <= (sorted(a)[150] / sorted(b)[150]) <= high
     low_short, high_short = _interval(a[:30], b[:30])
     assert high - low < high_short - low_short
+
+
+def test_the_ab_pairs_rounds_and_cpu_times_of_the_same_window() -> None:
+    from recorder_ab import _pair
+
+    run = {"a": [1.0, 2.0, 3.0], "b": [4.0, 5.0, 6.0], "a_cpu": [7.0, 8.0, 9.0]}
+    run["b_cpu"] = [10.0, 11.0, 12.0]
+    a, b, (a_cpu, b_cpu) = _pair([run, run], 1, None)
+    assert (a, b) == ([2.0, 3.0, 2.0, 3.0], [5.0, 6.0, 5.0, 6.0])
+    assert (a_cpu, b_cpu) == ([8.0, 9.0, 8.0, 9.0], [11.0, 12.0, 11.0, 12.0])
