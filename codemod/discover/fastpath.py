@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codemod.discover.implicit import may_hold_implicit
 from codemod.discover.prefilter import may_hold_site
 from codemod.discover.read import ReadError, read_regular
-from codemod.model import FileError
-from codemod.report.text import unmatched_selector
-from codemod.verdicts.allowlist import Selector, usable
+
+if TYPE_CHECKING:  # imported where used: the pre-click entry needs only nothing_to_find
+    from pathlib import Path
+
+    from codemod.model import FileError
 
 
-def nothing_to_find(paths: Sequence[str], cwd: Path) -> bool:
+def nothing_to_find(paths: Sequence[str], cwd: str | Path) -> bool:
     """True when every PATH is a regular file whose bytes cannot hold a site."""
     for arg in paths:
         path = os.path.join(cwd, arg)
@@ -38,6 +40,11 @@ def nothing_to_find(paths: Sequence[str], cwd: Path) -> bool:
 def unmatched_for_files(allow: Sequence[str], paths: Sequence[str], cwd: Path) -> list[str]:
     """The pipeline's warnings for `--allow` selectors when only site-less files were named:
     a selector naming one of them matched no site; one naming another file says nothing."""
+    from pathlib import Path
+
+    from codemod.report.text import unmatched_selector
+    from codemod.verdicts.allowlist import Selector, usable
+
     files = [Path(os.path.abspath(os.path.join(cwd, p))) for p in paths]
     root = Path(os.path.abspath(cwd))
     good, _ = usable(tuple(allow), "--allow", root)
@@ -50,5 +57,8 @@ def unmatched_for_files(allow: Sequence[str], paths: Sequence[str], cwd: Path) -
 
 def selector_errors(allow: Sequence[str], cwd: Path) -> list[FileError]:
     """The pipeline's error lines for `--allow` selectors that cannot be used."""
+    from codemod.model import FileError
+    from codemod.verdicts.allowlist import usable
+
     _, bad = usable(tuple(allow), "--allow", cwd)
     return [FileError("--allow", message) for message in bad]

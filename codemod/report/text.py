@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from codemod.model import FileError, Site, Verdict
+from codemod.report.words import applied, plural
 
 _SPACE = re.compile(r"\s+")
 
@@ -109,11 +110,6 @@ def error_line(error: FileError) -> str:
     return f"{shown(error.path)}: error: {_one_line(error.message)}"
 
 
-def plural(n: int, word: str) -> str:
-    """`1 site`, `2 sites`."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def tally(sites: list[Site]) -> str:
     """`3 sites: 1 allowed, 2 unknown` in the order verdicts are declared."""
     return tally_counts(Counter(s.verdict.value for s in sites))
@@ -126,10 +122,8 @@ def tally_counts(counts: Mapping[str, int]) -> str:
 
 
 def apply_summary(sites: list[Site], files: int, dry_run: bool) -> str:
-    changed = sum(s.changed for s in sites)
-    verb = "Would rewrite" if dry_run else "Rewrote"
     rest = [s for s in sites if not s.changed]
-    head = f"{verb} {plural(changed, 'site')} in {plural(files, 'file')}"
+    head = applied(sum(s.changed for s in sites), files, dry_run)
     if not rest:
         return head + "."
     return f"{head}; left alone {tally(rest)}."
