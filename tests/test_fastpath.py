@@ -65,12 +65,15 @@ def test_anything_but_a_readable_file_goes_to_the_pipeline(tmp_path: Path, arg: 
     assert not nothing_to_find(["f.py", arg], tmp_path)
 
 
-def _probe(cwd: Path, *args: str) -> tuple[list[str], str, str, int]:
-    """Heavy modules a CLI call imported, its stdout, stderr and exit code."""
+def _probe(
+    cwd: Path, *args: str, via: str = "codemod.cli.main", heavy: tuple[str, ...] = HEAVY
+) -> tuple[list[str], str, str, int]:
+    """Heavy modules a CLI call imported, its stdout, stderr and exit code; `via`: the
+    module whose main runs (the click group, or the console script's `codemod.cli.entry`)."""
     code = (
-        "import sys\nfrom codemod.cli.main import main\n"
+        f"import sys\nfrom {via} import main\n"
         f"try:\n    main({list(args)!r})\nexcept SystemExit as e:\n    code = e.code\n"
-        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules), code, file=sys.stderr)\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules), code, file=sys.stderr)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True)
     *stderr, last = out.stderr.strip().splitlines()
@@ -109,3 +112,46 @@ def test_candidate_files_still_go_through_the_pipeline(tmp_path: Path):
     assert {"codemod.api", "codemod.process", "libcst"} <= set(imported)
     assert code == 1
     assert "train.py:2:20: allowed" in out
+
+
+CLICK_AND_MODEL = ("click", "codemod.model", "codemod.report.text")
+
+
+@pytest.mark.parametrize("args", [("apply",), ("apply", "--dry-run")])
+def test_the_console_script_answers_pre_commit_s_no_op_before_importing_click(
+    tmp_path: Path, args: tuple[str, ...]
+):
+    names = _files(tmp_path, 5, PLAIN)
+    fast = _probe(tmp_path, *args, *names, via="codemod.cli.entry", heavy=CLICK_AND_MODEL)
+    assert fast[0] == []
+    full = _probe(tmp_path, *args, *names, heavy=CLICK_AND_MODEL)
+    assert "click" in full[0]
+    assert fast[1:] == full[1:]
+    assert (
+        fast[2] == ("Would rewrite" if "--dry-run" in args else "Rewrote") + " 0 sites in 0 files."
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("apply", "--exit-zero", "f0.py"),  # any other flag: click parses it
+        ("apply", "--dry-run", "--format", "json", "f0.py"),
+        ("apply", "--", "--dry-run", "f0.py"),
+        ("apply", "-", "f0.py"),
+        ("scan", "f0.py"),
+        ("apply", "f0.py", "missing.py"),  # the pipeline's error line
+        ("apply", "--dry-run", "f0.py", "train.py"),  # a candidate
+        ("apply", "--dry-run", "--allow", "train.py", "train.py"),
+        ("apply", "--dry-run"),  # no FILE: the current folder
+        ("--version",),
+    ],
+)
+def test_every_other_command_line_goes_to_the_click_command(tmp_path: Path, args):
+    _files(tmp_path, 2, PLAIN)
+    (tmp_path / "train.py").write_text(TRUE_SITE)
+    (tmp_path / "--dry-run").write_text(PLAIN)
+    (tmp_path / "-").write_text(PLAIN)
+    entry = _probe(tmp_path, *args, via="codemod.cli.entry", heavy=CLICK_AND_MODEL)
+    assert "click" in entry[0]
+    assert entry[1:] == _probe(tmp_path, *args, heavy=CLICK_AND_MODEL)[1:]

@@ -14,13 +14,12 @@ import click
 
 from codemod import __version__
 from codemod.cli.batch import batch
+from codemod.cli.entry import EXIT_INTERRUPTED
 from codemod.cli.options import WORKFLOW
 from codemod.cli.probe import probe
 from codemod.cli.scan import apply, scan
 from codemod.cli.trace import trace
 from codemod.gc_tuning import fewer_collections
-
-EXIT_INTERRUPTED = 128 + signal.SIGINT  # what a shell reports for Ctrl-C
 
 
 class _Terminated(BaseException):
