@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from codemod.cli.options import EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR
+from codemod.cli.exits import EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR
 from codemod.report.text import plural
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-EXIT_INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for Ctrl-C
+from codemod.cli.exits import EXIT_CLEAN, EXIT_INTERRUPTED
 
 
 def fast_answer(args: Sequence[str], cwd: str) -> str | None:
@@ -47,7 +47,7 @@ def main(args: Sequence[str] | None = None) -> None:
     if answer is not None:
         sys.stderr.write(answer + "\n")
         sys.stderr.flush()
-        raise SystemExit(0)
+        raise SystemExit(EXIT_CLEAN)
     from codemod.cli.main import main as command
 
     command(argv if args is not None else None)

@@ -14,7 +14,7 @@ import click
 
 from codemod import __version__
 from codemod.cli.batch import batch
-from codemod.cli.entry import EXIT_INTERRUPTED
+from codemod.cli.exits import EXIT_INTERRUPTED
 from codemod.cli.options import WORKFLOW
 from codemod.cli.probe import probe
 from codemod.cli.scan import apply, scan

@@ -1,10 +1,8 @@
-"""What the commands share: exit codes and the options scan and apply both take."""
+"""What the commands share: the options scan and apply both take, and --help epilogs."""
 
 from __future__ import annotations
 
 import click
-
-EXIT_CLEAN, EXIT_CHANGED, EXIT_ERROR = 0, 1, 2
 
 # Epilogs for --help; `\b` keeps click from re-wrapping the paragraph after it.
 SCAN_EXIT_CODES = """\b

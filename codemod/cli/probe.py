@@ -9,7 +9,7 @@ from typing import NoReturn
 import click
 
 from codemod import probe as probe_defaults
-from codemod.cli.options import EXIT_CLEAN, EXIT_ERROR
+from codemod.cli.exits import EXIT_CLEAN, EXIT_ERROR
 
 
 @click.command()

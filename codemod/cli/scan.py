@@ -9,12 +9,10 @@ from typing import Any, NoReturn
 
 import click
 
+from codemod.cli.exits import EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR
 from codemod.cli.options import (
     APPLY_EXIT_CODES,
     EVIDENCE,
-    EXIT_CHANGED,
-    EXIT_CLEAN,
-    EXIT_ERROR,
     FORMAT,
     JOBS,
     PATHS,
