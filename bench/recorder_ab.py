@@ -13,11 +13,12 @@ compile of the model's source, so sys.monitoring's per-code events and the settr
 never reach its code. Rounds run A B, then B A, so drift, caches and whatever the process
 does now and then fall on both alike, and A/B is what the recorder adds to one instance.
 
-What an A/B cannot see is what the recorder does for the whole process: the audit hook runs
-on every audited event, and evidence writes run on the training thread now and then. Both
-are measured apart and printed: audit events per step with what the hook costs per event,
-and the writes' time on the training thread as a share of the steps' time. A plain run of
-the same twins (neither recorded) gives the A/A ratio: the method's own noise.
+What an A/B splits between the twins is what the recorder does for the whole process: the
+audit hook runs on every audited event, A's and B's alike. It is measured apart and printed:
+audit events per step with what the hook costs per event. The evidence writes' time on the
+training thread is printed too, as a share of the steps' time; those writes run in the
+recorded instance's forward pre-hook, so A's steps already hold them. A plain run of the
+same twins (neither recorded) gives the A/A ratio: the method's own noise.
 
 Jobs, world size 2, ranks pinned to cores, gloo on 127.0.0.1, find_unused_parameters=True:
 resnet (the 52-conv CPU net of recorder_overhead.py), frameworks (the same after importing
@@ -222,7 +223,7 @@ def _pair(
 
 
 def _process_wide(results: list[dict[str, Any]], per_round_ms: float) -> None:
-    """The recorder's work for the whole process, which A and B share."""
+    """The audit hook's work, which A and B share, and the writes' share, inside A's steps."""
     events = statistics.mean(r["events_per_round"] for r in results)
     hook = [r["hook_us"] for r in results if r["hook_us"] is not None]
     cost = f", {hook[0]:.2f} us each: {events * hook[0] / 1000 / per_round_ms:.2%} of a round"
