@@ -13,7 +13,8 @@ from dataclasses import asdict, fields
 from typing import Any
 
 from codemod.batch.run import CHANGED, FAILED, SKIPPED, WOULD_CHANGE, Outcome
-from codemod.report.text import plural, tally_counts
+from codemod.report.text import tally_counts
+from codemod.report.words import plural
 
 
 def _where(outcome: Outcome) -> str:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from codemod import api, gitops
 from codemod.batch.manifest import Entry
-from codemod.report.text import plural
+from codemod.report.words import plural
 
 if TYPE_CHECKING:
     from codemod.model import RunResult, Site

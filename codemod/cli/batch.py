@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from codemod.cli.exits import EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR
-from codemod.report.text import plural
+from codemod.report.words import plural
 
 if TYPE_CHECKING:
     from codemod.batch.run import Outcome

@@ -25,7 +25,7 @@ from codemod.discover.project import has_our_table
 from codemod.gitops import root_commit
 from codemod.model import EVIDENCE_DIR
 from codemod.recorder import FOLDER as RECORDER_FOLDER
-from codemod.report.text import plural
+from codemod.report.words import plural
 
 EXIT_USAGE, EXIT_NOT_FOUND, EXIT_NOT_EXECUTABLE = 2, 127, 126
 _FORWARDED = (signal.SIGINT, signal.SIGTERM)

@@ -10,7 +10,7 @@ from typing import Any
 from codemod.probe.outcome import failure
 from codemod.probe.runner import ProbeResult, Timing
 from codemod.probe.stats import Summary, fmt_bytes, fmt_ms
-from codemod.report.text import plural
+from codemod.report.words import plural
 
 MAX_NAMES = 8
 _LABELS = {"A": "A (True)", "B": "B (False)", "C": "C (static_graph)"}
