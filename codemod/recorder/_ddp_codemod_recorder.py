@@ -105,6 +105,11 @@ class _Instance:
         self.info = info
         self.nodes: list[Any] = []  # AccumulateGrad nodes: hooks live only while these do
         self.handles: list[Any] = []  # the parameters' post-accumulate-grad hooks
+        # Parameter index -> the parameter, set by its hook when it gets a gradient: the hook
+        # is `partial(got.__setitem__, i)`, C calls with no Python frame, about half what a
+        # Python function costs per parameter per backward. open() and close() fold the
+        # indices into the sets below and empty it, so it holds no parameter for long.
+        self.got: dict[int, Any] = {}
         self.seen: set[int] = set()  # got a gradient since the synchronising forward
         self.window_seen: set[int] = set()  # ... since the first no_sync forward
         self.iteration_open = False
@@ -126,35 +131,44 @@ class _Instance:
         self.path_iterations = 0
 
     def release(self) -> None:
-        """The DDP is gone: its parameters, which may live on, stop reporting to it."""
+        """The DDP is gone: its parameters, which may live on, stop reporting to it (and are
+        not held here: what they noted is folded into indices for the open iteration)."""
         self.nodes = []
+        self._fold()
         handles, self.handles = self.handles, []
         for handle in handles:
             with contextlib.suppress(Exception):
                 handle.remove()
 
     def hook(self, i: int) -> Callable[[Any, Any], None]:
-        """An AccumulateGrad node's post-hook (torch < 2.1): `param_hook` for a gradient."""
-        on_grad = self.param_hook(i)
+        """An AccumulateGrad node's post-hook (torch < 2.1): notes parameter `i` when it got
+        a real gradient."""
+        got = self.got
 
         def on_accumulate(grad_inputs: Any, grad_outputs: Any) -> None:
             if grad_outputs and grad_outputs[0] is not None:
-                on_grad(None)
+                got[i] = None
 
         return on_accumulate
 
     def param_hook(self, i: int) -> Callable[[Any], None]:
-        """A post-accumulate-grad hook: called only when the parameter got a gradient."""
-        seen, window_seen = self.seen.add, self.window_seen.add
+        """A post-accumulate-grad hook, called with the parameter only when it got a
+        gradient. deepcopy, pickle and torch.save never reach it (tensors leave their
+        hooks behind)."""
+        return functools.partial(self.got.__setitem__, i)
 
-        def on_grad(param: Any) -> None:
-            seen(i)
-            window_seen(i)
-
-        return on_grad
+    def _fold(self) -> None:
+        """Move what the hooks noted into `seen` and the open window's `window_seen`."""
+        got = self.got
+        if got:
+            self.seen.update(got)
+            if self.window_open:
+                self.window_seen.update(got)
+            got.clear()
 
     def open(self, sync: bool) -> None:
         """A grad-enabled forward: starts a synchronising iteration or a no_sync window."""
+        self._fold()
         self.forwards += 1
         if sync:
             self.seen.clear()
@@ -165,6 +179,12 @@ class _Instance:
                 self.window_seen.clear()
                 self.window_open = True
 
+    def _missing(self, seen: set[int]) -> tuple[int, ...]:
+        """Indices of the parameters not in `seen`; () at once when all are there."""
+        if len(seen) >= len(self.names):
+            return ()
+        return tuple(i for i in range(len(self.names)) if i not in seen)
+
     def close(self, at_exit: bool = False) -> bool:
         """Close the open synchronising iteration; True when one was counted.
 
@@ -173,11 +193,12 @@ class _Instance:
         """
         if not self.iteration_open:
             return False
+        self._fold()
         self.iteration_open = False
         if at_exit and not self.seen:
             self.window_open = False
             return False
-        unused = tuple(i for i in range(len(self.names)) if i not in self.seen)
+        unused = self._missing(self.seen)
         names = [self.names[i] for i in unused]
         for name in names:
             self.unused[name] = self.unused.get(name, 0) + 1
@@ -188,9 +209,9 @@ class _Instance:
         elif unused != self.first_unused:
             self.stable = False
         if self.window_open:
-            for i, name in enumerate(self.names):
-                if i not in self.window_seen:
-                    self.no_sync_unused[name] = self.no_sync_unused.get(name, 0) + 1
+            for i in self._missing(self.window_seen):
+                name = self.names[i]
+                self.no_sync_unused[name] = self.no_sync_unused.get(name, 0) + 1
             self.window_open = False
         self.iterations += 1
         self.seen.clear()
