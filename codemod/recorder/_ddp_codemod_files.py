@@ -238,7 +238,20 @@ def install(root: str, out: str | None = None) -> None:
     global READ
     if READ is None and hasattr(sys, "addaudithook"):
         READ = FilesRead(root, out)
-        sys.addaudithook(READ.hook)
+        sys.addaudithook(_audit_hook(READ.hook))
+
+
+def _audit_hook(hook: Any) -> Any:
+    """`hook` as the plain function CPython's audit wants. At every audited event (torch's
+    optimizers raise `builtins.id` hundreds of times a step) it looks up `__cantrace__` on
+    each hook: a quiet miss on a function, an AttributeError raised and cleared on a bound
+    method, about 0.6 us more per event. Other events return here, before any call."""
+
+    def on_event(event: str, args: Any) -> None:
+        if event == "open":
+            hook(event, args)
+
+    return on_event
 
 
 def snapshot() -> list[dict[str, str]]:
