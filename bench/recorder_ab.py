@@ -42,6 +42,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -75,11 +76,12 @@ class _Counters:
         self.events = 0
         self.writes = 0
         self.write_s = 0.0
-        sys.addaudithook(self._event)
 
-    def _event(self, event: str, args: Any) -> None:
-        if self.stepping:
-            self.events += 1
+        def on_event(event: str, args: Any) -> None:  # a function: see _audit_cost_us
+            if self.stepping:
+                self.events += 1
+
+        sys.addaudithook(on_event)
 
     def time_writes(self, recorder: Any) -> None:
         write = recorder.write
@@ -95,17 +97,37 @@ class _Counters:
         recorder.write = timed  # an instance attribute: the recorder's own calls find it
 
 
-def _hook_cost_us() -> float | None:
-    """What the recorder's audit hook costs for an event it ignores, in microseconds."""
-    files = sys.modules.get("_ddp_codemod_files")
-    hook = getattr(getattr(files, "READ", None), "hook", None)
-    if hook is None:
-        return None
-    calls = 200_000
+_AUDIT_COST = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import _ddp_codemod_files
+o = object()
+def loop():
     start = time.perf_counter()
-    for _ in range(calls):
-        hook("sys._getframe", ())
-    return 1e6 * (time.perf_counter() - start) / calls
+    for _ in range(200_000):
+        id(o)  # one audited event each: builtins.id
+    return time.perf_counter() - start
+before = min(loop() for _ in range(5))
+_ddp_codemod_files.install(sys.argv[2])
+after = min(loop() for _ in range(5))
+print(1e6 * (after - before) / 200_000)
+"""
+
+
+def _audit_cost_us() -> float:
+    """What the recorder's audit hook adds to an event it ignores, in microseconds: id()
+    in a loop in a fresh interpreter, before and after the hook is installed. Calling the
+    hook directly would miss what CPython does per hook per event (its `__cantrace__`
+    lookup, 0.6 us on a bound method)."""
+    folder = Path(__file__).resolve().parent.parent / "codemod" / "recorder"
+    with tempfile.TemporaryDirectory() as root:
+        done = subprocess.run(
+            [sys.executable, "-c", _AUDIT_COST, str(folder), root],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return float(done.stdout)
 
 
 def _worker(job: str, rounds: int) -> None:
@@ -162,7 +184,6 @@ def _worker(job: str, rounds: int) -> None:
         "writes": counters.writes,
         "write_s": counters.write_s,
         "steps_s": steps_s,
-        "hook_us": _hook_cost_us(),
     }
     if dist.get_rank() == 0:
         print(MARK + json.dumps(result), flush=True)
@@ -173,18 +194,33 @@ def _run(job: str, rounds: int, out: Path, record_paths: int | None) -> dict[str
     return launch([__file__, "--worker", job, "--rounds", str(rounds)], out, record_paths)
 
 
+def _bootstrap(
+    n: int, statistic: Callable[[list[int]], float], draws: int = 2000
+) -> tuple[float, float]:
+    """95% bootstrap interval of `statistic` over n rounds, resampled (with replacement)."""
+    rng = random.Random(0)
+    values = sorted(statistic([rng.randrange(n) for _ in range(n)]) for _ in range(draws))
+    return values[int(0.025 * draws)], values[int(0.975 * draws) - 1]
+
+
 def _interval(a: list[float], b: list[float], draws: int = 2000) -> tuple[float, float]:
     """95% bootstrap interval of median(a) / median(b), resampling rounds (pairs)."""
-    rng = random.Random(0)
-    n = len(a)
-    ratios = []
-    for _ in range(draws):
-        picks = [rng.randrange(n) for _ in range(n)]
-        ratios.append(
-            statistics.median(a[i] for i in picks) / statistics.median(b[i] for i in picks)
-        )
-    ratios.sort()
-    return ratios[int(0.025 * draws)], ratios[int(0.975 * draws) - 1]
+
+    def ratio(picks: list[int]) -> float:
+        return statistics.median(a[i] for i in picks) / statistics.median(b[i] for i in picks)
+
+    return _bootstrap(len(a), ratio, draws)
+
+
+def _paired_interval(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """The median of the per-round ratios a[i] / b[i], with its 95% bootstrap interval.
+
+    A and B of one round run back to back, so what drifts over seconds (the VM's speed
+    changed by half between runs here) divides out of each round's ratio; the ratio of
+    the two medians keeps that drift as noise."""
+    ratios = [x / y for x, y in zip(a, b)]
+    low, high = _bootstrap(len(ratios), lambda picks: statistics.median(ratios[i] for i in picks))
+    return statistics.median(ratios), low, high
 
 
 def _ratios(
@@ -197,17 +233,22 @@ def _ratios(
         return
     median = statistics.median(a) / statistics.median(b)
     low, high = _interval(a, b)
-    paired = statistics.median(x / y for x, y in zip(a, b))
+    paired, paired_low, paired_high = _paired_interval(a, b)
     (p99_a, at_max_a), (p99_b, at_max_b) = _p99(a), _p99(b)
     flag = " (p99 = max: too few rounds)" if at_max_a or at_max_b else ""
     print(
-        f"  {name:28} A/B median {median:.3f} [{low:.3f}, {high:.3f}], per round {paired:.3f}, "
-        f"p99 {p99_a / p99_b:.3f}{flag}, max {max(a) / max(b):.3f} over {len(a)} rounds"
+        f"  {name:28} A/B median {median:.3f} [{low:.3f}, {high:.3f}], per round {paired:.3f} "
+        f"[{paired_low:.3f}, {paired_high:.3f}], p99 {p99_a / p99_b:.3f}{flag}, "
+        f"max {max(a) / max(b):.3f} over {len(a)} rounds"
     )
     if cpu is not None and cpu[0]:
         low, high = _interval(*cpu)
         ratio = statistics.median(cpu[0]) / statistics.median(cpu[1])
-        print(f"  {'':28} training-thread CPU A/B {ratio:.3f} [{low:.3f}, {high:.3f}]")
+        paired, paired_low, paired_high = _paired_interval(*cpu)
+        print(
+            f"  {'':28} training-thread CPU A/B {ratio:.3f} [{low:.3f}, {high:.3f}], "
+            f"per round {paired:.3f} [{paired_low:.3f}, {paired_high:.3f}]"
+        )
 
 
 def _pool(results: list[dict[str, Any]], key: str, lo: int, hi: int | None) -> list[float]:
@@ -222,12 +263,14 @@ def _pair(
     return _pool(results, "a", lo, hi), _pool(results, "b", lo, hi), cpu
 
 
-def _process_wide(results: list[dict[str, Any]], per_round_ms: float) -> None:
+def _process_wide(results: list[dict[str, Any]], per_round_ms: float, hook_us: float) -> None:
     """The audit hook's work, which A and B share, and the writes' share, inside A's steps."""
     events = statistics.mean(r["events_per_round"] for r in results)
-    hook = [r["hook_us"] for r in results if r["hook_us"] is not None]
-    cost = f", {hook[0]:.2f} us each: {events * hook[0] / 1000 / per_round_ms:.2%} of a round"
-    print(f"  {'':28} audit events per round {events:.1f}{cost if hook else ''}")
+    share = events * hook_us / 1000 / per_round_ms
+    print(
+        f"  {'':28} audit events per round {events:.1f}, {hook_us:.2f} us each: "
+        f"{share:.2%} of a round"
+    )
     writes = sum(r["writes"] for r in results)
     share = sum(r["write_s"] for r in results) / sum(r["steps_s"] for r in results)
     print(f"  {'':28} evidence writes {writes}, on the training thread {share:.2%} of the steps")
@@ -256,6 +299,7 @@ def main() -> None:
         f"rounds left out; A recorded, B its unrecorded twin in the same job; paths: "
         f"--record-paths {limit}, no paths: --record-paths 0; plain: A/A, neither recorded"
     )
+    hook_us = _audit_cost_us()
     with tempfile.TemporaryDirectory() as tmp:
         for job in jobs:
             rounds = args.fifty_rounds if job == "fifty" else args.rounds
@@ -282,7 +326,7 @@ def main() -> None:
                         f"  {'':28} 50-instance job A/B {job_a / job_b:.3f} "
                         f"({job_b:.2f} s for B); constructions {build:.2f}"
                     )
-                _process_wide(got, per_round_ms)
+                _process_wide(got, per_round_ms, hook_us)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
-from recorder_ab import _fresh, _interval
+from recorder_ab import _fresh, _interval, _paired_interval
 from recorder_overhead import _resnet
 
 
@@ -42,3 +43,14 @@ def test_the_ab_pairs_rounds_and_cpu_times_of_the_same_window() -> None:
     a, b, (a_cpu, b_cpu) = _pair([run, run], 1, None)
     assert (a, b) == ([2.0, 3.0, 2.0, 3.0], [5.0, 6.0, 5.0, 6.0])
     assert (a_cpu, b_cpu) == ([8.0, 9.0, 8.0, 9.0], [11.0, 12.0, 11.0, 12.0])
+
+
+def test_the_paired_ratio_sees_through_drift_that_both_twins_share() -> None:
+    # the machine slows down 40% over the run; A costs 1% more than B in every round
+    b = [1.0 + 0.4 * i / 300 + 0.01 * (i % 3) for i in range(300)]
+    noise = random.Random(1)
+    a = [1.01 * x * (1 + noise.uniform(-0.005, 0.005)) for x in b]  # +-0.5% per round
+    ratio, low, high = _paired_interval(a, b)
+    assert low <= ratio <= high and abs(ratio - 1.01) < 0.001 and 0 < high - low < 0.002
+    low_medians, high_medians = _interval(a, b)
+    assert high_medians - low_medians > 3 * (high - low)  # medians alone: drift's noise
