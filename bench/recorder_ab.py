@@ -1,7 +1,7 @@
 """What the recorder costs one DDP instance, measured inside one traced job: twins A and B.
 
     python bench/recorder_ab.py [--rounds 300] [--runs 2] [--warmup 10] [--record-paths 50]
-        [--jobs resnet,frameworks,fifty]
+        [--jobs resnet,frameworks,fifty] [--bare-hooks]
 
 bench/recorder_overhead.py compares separate runs, and on a 2-core VM identical runs differ
 by up to 8%: more than the 1% goal. Here one traced job (everything a user gets: the
@@ -12,20 +12,26 @@ DistributedDataParallel, recorded; B, its twin, through the constructor the reco
 compile of the model's source, so sys.monitoring's per-code events and the settrace window
 never reach its code. Rounds run A B, then B A, so drift, caches and whatever the process
 does now and then fall on both alike, and A/B is what the recorder adds to one instance.
+Even runs build A first, odd runs B first: which twin's tensors land where moves a twin's
+step by a percent or two, either way, and the swap averages that out of the pooled ratio.
 
 What an A/B splits between the twins is what the recorder does for the whole process: the
 audit hook runs on every audited event, A's and B's alike. It is measured apart and printed:
 audit events per step with what the hook costs per event. The evidence writes' time on the
 training thread is printed too, as a share of the steps' time; those writes run in the
 recorded instance's forward pre-hook, so A's steps already hold them. A plain run of the
-same twins (neither recorded) gives the A/A ratio: the method's own noise.
+same twins (neither recorded) gives the A/A ratio: the method's own noise. With
+--bare-hooks, plain runs where A carries only the recorder's kind of gradient hook, one per
+parameter, show what PyTorch's dispatch of those hooks costs on its own.
 
 Jobs, world size 2, ranks pinned to cores, gloo on 127.0.0.1, find_unused_parameters=True:
 resnet (the 52-conv CPU net of recorder_overhead.py), frameworks (the same after importing
 lightning and accelerate) and fifty (50 small twins of each, all stepping every round; job
 ratio: the sum of A's steps and constructions over B's). Per kind it prints the ratio of the
 median step of A over B's with a 95% bootstrap interval (rounds resampled), the median of
-the per-round ratios, and p99 and max;
+the per-round ratios with its interval (A and B of a round run back to back, so the VM's
+drift divides out: the estimate the goals are read from), p99 and max, and all of it again
+for the training thread's CPU time;
 with path recording, apart for the rounds it covers (warm-up..N-1) and those after. It never
 asserts; the goals are median <= 1.01 and 50 instances <= 1.05 (paths: <= 1.05 while
 recorded, <= 1.01 after); p99 <= 1.05 is recorder_overhead.py's to show, since periodic
@@ -37,6 +43,7 @@ import __future__
 
 import argparse
 import contextlib
+import functools
 import inspect
 import json
 import os
@@ -130,8 +137,11 @@ def _audit_cost_us() -> float:
     return float(done.stdout)
 
 
-def _worker(job: str, rounds: int) -> None:
-    """One rank of one job; rank 0 prints A's and B's step times as one JSON line."""
+def _worker(job: str, rounds: int, b_first: bool, bare_hooks: bool) -> None:
+    """One rank of one job; rank 0 prints A's and B's step times as one JSON line.
+    `b_first`: each B is built before its A (where tensors land, and what the CPU caches
+    make of it, differs by a percent or two between twins). `bare_hooks` (in a plain run):
+    A's parameters get the recorder's kind of gradient hook and nothing else."""
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {int(os.environ["LOCAL_RANK"]) % (os.cpu_count() or 1)})
     if job == "frameworks":
@@ -149,9 +159,17 @@ def _worker(job: str, rounds: int) -> None:
     dist.init_process_group("gloo")
     build, shape, count = (_small, (8, 64), 50) if job == "fifty" else (_resnet, (4, 3, 16, 16), 1)
     twin_build = _fresh(build)
-    pairs = [
-        (_Trainer(build(), shape, True), _Trainer(twin_build(), shape, False)) for _ in range(count)
-    ]
+    pairs = []
+    for _ in range(count):
+        if b_first:
+            b_twin = _Trainer(twin_build(), shape, False)
+            pairs.append((_Trainer(build(), shape, True), b_twin))
+        else:
+            a_twin = _Trainer(build(), shape, True)
+            pairs.append((a_twin, _Trainer(twin_build(), shape, False)))
+    if bare_hooks:
+        for a_twin, _ in pairs:
+            _hook_bare(a_twin)
     a_times: list[float] = []
     b_times: list[float] = []
     a_cpu: list[float] = []
@@ -189,9 +207,29 @@ def _worker(job: str, rounds: int) -> None:
         print(MARK + json.dumps(result), flush=True)
 
 
-def _run(job: str, rounds: int, out: Path, record_paths: int | None) -> dict[str, Any]:
+def _hook_bare(trainer: _Trainer) -> None:
+    """The recorder's gradient hook, `partial(got.__setitem__, i)`, on each of the trainer's
+    parameters, `got` emptied before each step as the recorder's forward pre-hook would:
+    what the hooks cost on their own, in PyTorch's dispatch of them."""
+    got: dict[int, Any] = {}
+    for i, param in enumerate(trainer.model.parameters()):
+        param.register_post_accumulate_grad_hook(functools.partial(got.__setitem__, i))
+    step = trainer.step
+
+    def emptied_first() -> float:
+        got.clear()
+        return step()
+
+    trainer.step = emptied_first  # type: ignore[method-assign]
+
+
+def _run(
+    job: str, rounds: int, out: Path, record_paths: int | None, b_first: bool, bare: bool = False
+) -> dict[str, Any]:
     """One run: plain when record_paths is None, else traced with --record-paths."""
-    return launch([__file__, "--worker", job, "--rounds", str(rounds)], out, record_paths)
+    worker = [__file__, "--worker", job, "--rounds", str(rounds)]
+    worker += ["--b-first"] if b_first else []
+    return launch(worker + (["--bare-hooks"] if bare else []), out, record_paths)
 
 
 def _bootstrap(
@@ -279,6 +317,12 @@ def _process_wide(results: list[dict[str, Any]], per_round_ms: float, hook_us: f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--worker", choices=JOBS, help=argparse.SUPPRESS)
+    parser.add_argument("--b-first", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--bare-hooks",
+        action="store_true",
+        help="also plain runs where A has only the recorder's kind of gradient hooks",
+    )
     parser.add_argument("--rounds", type=int, default=300, help="A and B steps per run")
     parser.add_argument("--fifty-rounds", type=int, default=60, help="rounds of the fifty job")
     parser.add_argument("--runs", type=int, default=2, help="runs per kind, pooled")
@@ -287,7 +331,7 @@ def main() -> None:
     parser.add_argument("--jobs", default=",".join(JOBS), help="comma-separated jobs to run")
     args = parser.parse_args()
     if args.worker:
-        _worker(args.worker, args.rounds)
+        _worker(args.worker, args.rounds, args.b_first, args.bare_hooks)
         import torch.distributed as dist
 
         dist.destroy_process_group()
@@ -295,8 +339,9 @@ def main() -> None:
     jobs = args.jobs.split(",")
     limit, warm = args.record_paths, args.warmup
     print(
-        f"world size 2 (ranks pinned to cores), {args.runs} runs per kind, {warm} warm-up "
-        f"rounds left out; A recorded, B its unrecorded twin in the same job; paths: "
+        f"world size 2 (ranks pinned to cores), {args.runs} runs per kind (A built first in "
+        f"even runs, B in odd ones), {warm} warm-up rounds left out; A recorded, B its "
+        f"unrecorded twin in the same job; paths: "
         f"--record-paths {limit}, no paths: --record-paths 0; plain: A/A, neither recorded"
     )
     hook_us = _audit_cost_us()
@@ -304,13 +349,21 @@ def main() -> None:
         for job in jobs:
             rounds = args.fifty_rounds if job == "fifty" else args.rounds
             runs: dict[str, list[dict[str, Any]]] = {"plain": [], "paths": [], "none": []}
+            kinds: list[tuple[str, int | None]] = [("plain", None), ("paths", limit), ("none", 0)]
+            if args.bare_hooks:
+                runs["bare"] = []
+                kinds.append(("bare", None))
             for i in range(args.runs):
-                for kind, paths in (("plain", None), ("paths", limit), ("none", 0)):
-                    runs[kind].append(_run(job, rounds, Path(tmp) / f"{job}{i}{kind}", paths))
+                for kind, paths in kinds:
+                    out = Path(tmp) / f"{job}{i}{kind}"
+                    bare = kind == "bare"
+                    runs[kind].append(_run(job, rounds, out, paths, i % 2 == 1, bare))
             plain_b = _pool(runs["plain"], "b", warm, None)
             per_round_ms = 1000 * statistics.median(plain_b)
             print(f"{job}: {per_round_ms:.1f} ms per round of B, plain run")
             _ratios("plain (A/A: the noise)", *_pair(runs["plain"], warm, None))
+            if args.bare_hooks:
+                _ratios("plain, A: bare grad hooks", *_pair(runs["bare"], warm, None))
             for kind, name in (("none", "no paths"), ("paths", "paths")):
                 got = runs[kind]
                 if kind == "paths" and limit > warm:

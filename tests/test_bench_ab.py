@@ -54,3 +54,28 @@ def test_the_paired_ratio_sees_through_drift_that_both_twins_share() -> None:
     assert low <= ratio <= high and abs(ratio - 1.01) < 0.001 and 0 < high - low < 0.002
     low_medians, high_medians = _interval(a, b)
     assert high_medians - low_medians > 3 * (high - low)  # medians alone: drift's noise
+
+
+def test_bare_hooks_note_every_parameter_and_are_emptied_before_each_step() -> None:
+    import torch
+    from recorder_ab import _hook_bare
+
+    class Trainer:
+        model = torch.nn.Linear(2, 2)
+
+    trainer = Trainer()
+    sizes: list[int] = []
+
+    def step() -> float:
+        (hook,) = trainer.model.weight._post_accumulate_grad_hooks.values()
+        got = hook.func.__self__  # the dict the hooks store into
+        sizes.append(len(got))
+        trainer.model(torch.ones(1, 2)).sum().backward()
+        sizes.append(len(got))
+        return 0.0
+
+    trainer.step = step  # type: ignore[attr-defined]
+    _hook_bare(trainer)  # type: ignore[arg-type]
+    trainer.step()  # type: ignore[attr-defined]
+    trainer.step()  # type: ignore[attr-defined]
+    assert sizes == [0, 2, 0, 2]
