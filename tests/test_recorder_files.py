@@ -232,8 +232,8 @@ def test_evidence_written_into_the_repo_root_itself_excludes_nothing(tmp_path: P
 
 
 def test_the_installed_audit_hook_is_a_plain_function_that_notes_opens(tmp_path: Path):
-    # CPython looks up `__cantrace__` on every audit hook at every audited event (torch's
-    # optimizers raise `builtins.id` hundreds of times a step): on a bound method the miss
+    # CPython looks up `__cantrace__` on every audit hook at every audited event (a torch
+    # training step raises `builtins.id` hundreds of times): on a bound method the miss
     # raises and clears an AttributeError, 0.6 us more per event than on a function.
     (tmp_path / "cfg.yaml").write_text("a: 1\n")
     code = f"""

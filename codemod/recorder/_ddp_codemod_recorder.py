@@ -106,9 +106,10 @@ class _Instance:
         self.nodes: list[Any] = []  # AccumulateGrad nodes: hooks live only while these do
         self.handles: list[Any] = []  # the parameters' post-accumulate-grad hooks
         # Parameter index -> the parameter, set by its hook when it gets a gradient: the hook
-        # is `partial(got.__setitem__, i)`, C calls with no Python frame, about half what a
-        # Python function costs per parameter per backward. open() and close() fold the
-        # indices into the sets below and empty it, so it holds no parameter for long.
+        # is `partial(got.__setitem__, i)`, C calls with no Python frame (about 1.1 us per
+        # parameter per backward against 2.2 for a Python function, timed on one model;
+        # most of what is left is PyTorch's dispatch of a hook). open() and close() fold
+        # the indices into the sets below and empty it, so it holds no parameter for long.
         self.got: dict[int, Any] = {}
         self.seen: set[int] = set()  # got a gradient since the synchronising forward
         self.window_seen: set[int] = set()  # ... since the first no_sync forward
