@@ -43,7 +43,6 @@ import __future__
 
 import argparse
 import contextlib
-import functools
 import inspect
 import json
 import os
@@ -61,6 +60,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from recorder_overhead import MARK, _p99, _resnet, _small, _Trainer, launch
+
+from codemod.recorder import FOLDER
 
 JOBS = ("resnet", "frameworks", "fifty")
 
@@ -126,10 +127,9 @@ def _audit_cost_us() -> float:
     in a loop in a fresh interpreter, before and after the hook is installed. Calling the
     hook directly would miss what CPython does per hook per event (its `__cantrace__`
     lookup, 0.6 us on a bound method)."""
-    folder = Path(__file__).resolve().parent.parent / "codemod" / "recorder"
     with tempfile.TemporaryDirectory() as root:
         done = subprocess.run(
-            [sys.executable, "-c", _AUDIT_COST, str(folder), root],
+            [sys.executable, "-c", _AUDIT_COST, str(FOLDER), root],
             capture_output=True,
             text=True,
             check=True,
@@ -208,16 +208,21 @@ def _worker(job: str, rounds: int, b_first: bool, bare_hooks: bool) -> None:
 
 
 def _hook_bare(trainer: _Trainer) -> None:
-    """The recorder's gradient hook, `partial(got.__setitem__, i)`, on each of the trainer's
-    parameters, `got` emptied before each step as the recorder's forward pre-hook would:
-    what the hooks cost on their own, in PyTorch's dispatch of them."""
-    got: dict[int, Any] = {}
-    for i, param in enumerate(trainer.model.parameters()):
-        param.register_post_accumulate_grad_hook(functools.partial(got.__setitem__, i))
+    """The recorder's own gradient hook (`_Instance.param_hook`) on each of the trainer's
+    parameters, its notes emptied before each step as the recorder's forward pre-hook
+    would: what the hooks cost on their own, in PyTorch's dispatch of them."""
+    if str(FOLDER) not in sys.path:
+        sys.path.insert(0, str(FOLDER))
+    from _ddp_codemod_recorder import _Instance
+
+    params = list(trainer.model.parameters())
+    inst = _Instance(0, trainer.model, [str(i) for i in range(len(params))], {})
+    for i, param in enumerate(params):
+        param.register_post_accumulate_grad_hook(inst.param_hook(i))
     step = trainer.step
 
     def emptied_first() -> float:
-        got.clear()
+        inst.got.clear()
         return step()
 
     trainer.step = emptied_first  # type: ignore[method-assign]
@@ -229,7 +234,8 @@ def _run(
     """One run: plain when record_paths is None, else traced with --record-paths."""
     worker = [__file__, "--worker", job, "--rounds", str(rounds)]
     worker += ["--b-first"] if b_first else []
-    return launch(worker + (["--bare-hooks"] if bare else []), out, record_paths)
+    worker += ["--bare-hooks"] if bare else []
+    return launch(worker, out, record_paths)
 
 
 def _bootstrap(
