@@ -12,8 +12,8 @@ DistributedDataParallel, recorded; B, its twin, through the constructor the reco
 compile of the model's source, so sys.monitoring's per-code events and the settrace window
 never reach its code. Rounds run A B, then B A, so drift, caches and whatever the process
 does now and then fall on both alike, and A/B is what the recorder adds to one instance.
-Even runs build A first, odd runs B first: which twin's tensors land where moves a twin's
-step by a percent or two, either way, and the swap averages that out of the pooled ratio.
+Even runs build A first, odd runs B first, so whatever building first does to a twin's
+step (where its tensors land) averages out of the pooled ratio.
 
 What an A/B splits between the twins is what the recorder does for the whole process: the
 audit hook runs on every audited event, A's and B's alike. It is measured apart and printed:
@@ -139,8 +139,8 @@ def _audit_cost_us() -> float:
 
 def _worker(job: str, rounds: int, b_first: bool, bare_hooks: bool) -> None:
     """One rank of one job; rank 0 prints A's and B's step times as one JSON line.
-    `b_first`: each B is built before its A (where tensors land, and what the CPU caches
-    make of it, differs by a percent or two between twins). `bare_hooks` (in a plain run):
+    `b_first`: each B is built before its A (see the module docstring). `bare_hooks` (in a
+    plain run):
     A's parameters get the recorder's kind of gradient hook and nothing else."""
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {int(os.environ["LOCAL_RANK"]) % (os.cpu_count() or 1)})
