@@ -140,8 +140,7 @@ def _audit_cost_us() -> float:
 def _worker(job: str, rounds: int, b_first: bool, bare_hooks: bool) -> None:
     """One rank of one job; rank 0 prints A's and B's step times as one JSON line.
     `b_first`: each B is built before its A (see the module docstring). `bare_hooks` (in a
-    plain run):
-    A's parameters get the recorder's kind of gradient hook and nothing else."""
+    plain run): A's parameters get the recorder's gradient hook and nothing else."""
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {int(os.environ["LOCAL_RANK"]) % (os.cpu_count() or 1)})
     if job == "frameworks":
